@@ -1,0 +1,1 @@
+//! kms-material-guard library.
