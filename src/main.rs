@@ -1,1 +1,30 @@
-fn main() {}
+//! The Lambda bootstrap: init tracing, read the configuration once, build the KMS client once,
+//! serve invocations. Everything else lives in the library.
+
+use std::sync::Arc;
+
+use kms_material_guard::{Config, Guard, StdoutSink};
+use lambda_runtime::{Error, LambdaEvent, service_fn};
+use serde_json::Value;
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    lambda_runtime::tracing::init_default_subscriber();
+    let config = Config::from_env()?;
+    if config.scope.mode == kms_material_guard::config::ScopeMode::AllExternal {
+        tracing::warn!(
+            "scope widened: every EXTERNAL key of the account and Region may be revoked (MATERIAL_GUARD_SCOPE_MODE=all-external)"
+        );
+    }
+    let sdk = aws_config::defaults(aws_config::BehaviorVersion::v2026_01_12())
+        .region(aws_config::Region::new(config.region.clone()))
+        .load()
+        .await;
+    let kms = kms_material_guard::kms_client(&sdk, &config);
+    let guard = Arc::new(Guard::new(kms, config, Arc::new(StdoutSink)));
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
+        let guard = guard.clone();
+        async move { guard.handle(event).await }
+    }))
+    .await
+}

@@ -1,0 +1,558 @@
+//! One invocation, end to end: event -> request -> guardrails -> KMS -> audit -> response.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use futures_util::StreamExt;
+use lambda_runtime::LambdaEvent;
+use serde_json::Value;
+use tracing::Instrument;
+
+use crate::audit::{Action, AuditRecord, AuditSink, LOG_TYPE, Outcome, SCHEMA, rfc3339};
+use crate::config::Config;
+use crate::event::{self, Classified, Identity, Provenance, Trigger};
+use crate::execute::{Executor, KeyFacts, KeyResult, Run, Step};
+use crate::guardrails;
+use crate::kms::{Deadline, RetryPolicy, Trace};
+use crate::request::{Rejection, RevocationRequest};
+use crate::response::{GuardError, Summary};
+
+/// What the Lambda context tells about one invocation.
+#[derive(Debug, Clone)]
+pub struct Invocation {
+    pub request_id: String,
+    pub xray_trace_id: Option<String>,
+    pub invoked_function_arn: String,
+    pub deadline: Deadline,
+}
+
+impl Invocation {
+    pub fn from_context(ctx: &lambda_runtime::Context) -> Self {
+        Invocation {
+            request_id: ctx.request_id.clone(),
+            xray_trace_id: ctx.xray_trace_id.clone(),
+            invoked_function_arn: ctx.invoked_function_arn.clone(),
+            deadline: Deadline::from_epoch_millis(ctx.deadline),
+        }
+    }
+
+    /// An invocation without a Lambda context (tests, the drill).
+    pub fn local(request_id: &str) -> Self {
+        Invocation {
+            request_id: request_id.to_string(),
+            xray_trace_id: None,
+            invoked_function_arn: String::new(),
+            deadline: Deadline::none(),
+        }
+    }
+}
+
+/// The request-level fields every record of an invocation shares.
+struct RecordContext<'a> {
+    inv: &'a Invocation,
+    provenance: &'a Provenance,
+    dry_run: bool,
+    reason: Option<&'a str>,
+    incident_id: Option<&'a str>,
+    requested_by: Option<&'a str>,
+}
+
+/// The function: long-lived state built once per process.
+pub struct Guard {
+    config: Arc<Config>,
+    exec: Executor,
+    sink: Arc<dyn AuditSink>,
+    now: Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>,
+}
+
+impl Guard {
+    /// Builds the function around a KMS client (built once, reused by every invocation).
+    pub fn new(kms: aws_sdk_kms::Client, config: Config, sink: Arc<dyn AuditSink>) -> Self {
+        let config = Arc::new(config);
+        Guard {
+            exec: Executor::new(kms, config.clone()),
+            config,
+            sink,
+            now: Arc::new(Utc::now),
+        }
+    }
+
+    /// Replaces the wall clock (tests of time-dependent sweeps).
+    pub fn with_clock(mut self, now: impl Fn() -> DateTime<Utc> + Send + Sync + 'static) -> Self {
+        self.now = Arc::new(now);
+        self
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The Lambda entry point.
+    /// The future is boxed: it keeps the bootstrap's future type shallow.
+    pub fn handle(&self, event: LambdaEvent<Value>) -> Handled<'_> {
+        erase(async move {
+            let inv = Invocation::from_context(&event.context);
+            self.handle_payload(&event.payload, &inv).await
+        })
+    }
+
+    /// Handles one payload.
+    pub async fn handle_payload(
+        &self,
+        payload: &Value,
+        inv: &Invocation,
+    ) -> Result<Summary, GuardError> {
+        let span = tracing::info_span!("invocation", request_id = %inv.request_id);
+        self.dispatch(payload, inv).instrument(span).await
+    }
+
+    async fn dispatch(&self, payload: &Value, inv: &Invocation) -> Result<Summary, GuardError> {
+        let account = match self.own_account(inv) {
+            Some(a) => a,
+            None => {
+                let provenance = Provenance::default();
+                let ctx = self.ctx(inv, &provenance, false, None);
+                let record = self.record(
+                    &ctx,
+                    &KeyFacts::new(Action::Revoke, None).fail(
+                        Outcome::Rejected,
+                        "UnknownAccount",
+                        GuardError::UnknownAccount.to_string(),
+                    ),
+                );
+                self.sink.emit(&record);
+                return Err(GuardError::UnknownAccount);
+            }
+        };
+        let who = Identity {
+            account: &account,
+            config: &self.config,
+        };
+        let Classified {
+            trigger,
+            provenance,
+        } = match event::classify(payload, &who) {
+            Ok(c) => c,
+            Err(rejected) => {
+                return Err(self.reject(inv, &rejected.provenance, rejected.rejection));
+            }
+        };
+        tracing::info!(
+            source = provenance.source.as_deref().unwrap_or_default(),
+            detail_type = provenance.detail_type.as_deref().unwrap_or_default(),
+            event_id = provenance.event_id.as_deref().unwrap_or_default(),
+            "event accepted"
+        );
+        match trigger {
+            Trigger::Revoke(req) => self.revoke(inv, &provenance, &account, req).await,
+            Trigger::Expiry(notice) => {
+                let run = self.run(inv, &account, false, None);
+                let result = self
+                    .exec
+                    .observe_expiry(
+                        &run,
+                        &notice.key,
+                        &notice.parsed,
+                        notice.key_material_id.clone(),
+                    )
+                    .await;
+                let ctx = self.ctx(inv, &provenance, false, None);
+                self.emit(&ctx, &result);
+                self.finish(inv, Action::ObserveExpiry, false, None, vec![result], None)
+            }
+            Trigger::Sweep => self.sweep(inv, &provenance, &account).await,
+        }
+    }
+
+    fn own_account(&self, inv: &Invocation) -> Option<String> {
+        if let Some(a) = &self.config.account_id {
+            return Some(a.clone());
+        }
+        // arn:aws:lambda:<region>:<account>:function:<name>
+        inv.invoked_function_arn
+            .split(':')
+            .nth(4)
+            .filter(|a| crate::config::is_account(a))
+            .map(str::to_string)
+    }
+
+    fn run(
+        &self,
+        inv: &Invocation,
+        account: &str,
+        dry_run: bool,
+        key_material_id: Option<String>,
+    ) -> Run {
+        Run {
+            account: account.to_string(),
+            deadline: inv.deadline,
+            retry: RetryPolicy::from_config(&self.config),
+            dry_run,
+            key_material_id,
+        }
+    }
+
+    fn ctx<'a>(
+        &self,
+        inv: &'a Invocation,
+        provenance: &'a Provenance,
+        dry_run: bool,
+        req: Option<&'a RevocationRequest>,
+    ) -> RecordContext<'a> {
+        RecordContext {
+            inv,
+            provenance,
+            dry_run,
+            reason: req.map(|r| r.reason.as_str()),
+            incident_id: req.map(|r| r.incident_id.as_str()),
+            requested_by: req.and_then(|r| r.requested_by.as_deref()),
+        }
+    }
+
+    fn reject(
+        &self,
+        inv: &Invocation,
+        provenance: &Provenance,
+        rejection: Rejection,
+    ) -> GuardError {
+        tracing::warn!(location = %rejection.location, code = rejection.code, problem = %rejection.problem, "event rejected");
+        let ctx = self.ctx(inv, provenance, self.config.dry_run, None);
+        let result = KeyFacts::new(Action::Revoke, None).fail(
+            Outcome::Rejected,
+            rejection.code,
+            rejection.to_string(),
+        );
+        self.emit(&ctx, &result);
+        GuardError::Rejected(rejection)
+    }
+
+    async fn revoke(
+        &self,
+        inv: &Invocation,
+        provenance: &Provenance,
+        account: &str,
+        req: RevocationRequest,
+    ) -> Result<Summary, GuardError> {
+        let dry_run = req.dry_run || self.config.dry_run;
+        let run = self.run(inv, account, dry_run, req.key_material_id.clone());
+        let ctx = self.ctx(inv, provenance, dry_run, Some(&req));
+        let limit = self.config.blast_radius;
+
+        // Blast radius, before any KMS call, on the keys named explicitly.
+        if guardrails::check_blast_radius(req.keys.len(), limit).is_err() {
+            let results: Vec<KeyResult> = req
+                .keys
+                .iter()
+                .map(|k| {
+                    KeyFacts::new(Action::Revoke, Some(k.raw.clone()))
+                        .finish(Outcome::RefusedBlastRadius)
+                })
+                .collect();
+            return Err(self.refuse_blast_radius(&ctx, &req, results, req.keys.len()));
+        }
+
+        // Read phase: resolve named keys concurrently, then order by request position.
+        let mut steps: Vec<(usize, Step)> =
+            futures_util::stream::iter(req.keys.clone().into_iter().enumerate())
+                .map(|(i, k)| {
+                    let run = &run;
+                    async move { (i, self.exec.resolve(run, &k, Action::Revoke).await) }
+                })
+                .buffer_unordered(self.config.concurrency)
+                .collect()
+                .await;
+        steps.sort_by_key(|(i, _)| *i);
+        let mut steps: Vec<Step> = steps.into_iter().map(|(_, s)| s).collect();
+
+        // Tag selector: every in-scope EXTERNAL key carrying all the tags.
+        if !req.tags.is_empty() {
+            let mut trace = Trace::default();
+            match self.exec.list_keys(&run, &mut trace).await {
+                Ok(listed) => {
+                    let named: HashSet<String> = steps.iter().filter_map(step_arn).collect();
+                    let unnamed: Vec<String> = listed
+                        .into_iter()
+                        .filter(|arn| !named.contains(arn))
+                        .collect();
+                    let mut selected: Vec<(usize, Step)> =
+                        futures_util::stream::iter(unnamed.into_iter().enumerate())
+                            .map(|(i, arn)| {
+                                let run = &run;
+                                let tags = &req.tags;
+                                async move {
+                                    (i, self.exec.select(run, &arn, tags, Action::Revoke).await)
+                                }
+                            })
+                            .buffer_unordered(self.config.concurrency)
+                            .filter_map(|(i, s)| async move { s.map(|s| (i, s)) })
+                            .collect()
+                            .await;
+                    selected.sort_by_key(|(i, _)| *i);
+                    steps.extend(selected.into_iter().map(|(_, s)| s));
+                }
+                Err(e) => {
+                    let mut f = KeyFacts::new(Action::Revoke, Some(selector_text(&req)));
+                    f.trace = trace;
+                    steps.push(Step::Done(f.kms_error(e)));
+                }
+            }
+        }
+
+        // Different spellings of one key: the first keeps the key, later ones are duplicates.
+        let mut seen = HashSet::new();
+        let mut results: Vec<KeyResult> = Vec::new();
+        let mut candidates: Vec<(usize, KeyFacts)> = Vec::new();
+        for step in steps {
+            let arn = step_arn(&step);
+            let duplicate = arn.as_ref().is_some_and(|a| !seen.insert(a.clone()));
+            match step {
+                Step::Done(r) if duplicate => {
+                    results.push(r.facts.finish(Outcome::SkippedDuplicate))
+                }
+                Step::Candidate(f) if duplicate => {
+                    results.push(f.finish(Outcome::SkippedDuplicate))
+                }
+                Step::Done(r) => results.push(r),
+                Step::Candidate(f) => {
+                    candidates.push((results.len(), f.clone()));
+                    // Placeholder, replaced by the delete phase's result.
+                    results.push(f.finish(Outcome::Deferred));
+                }
+            }
+        }
+        for (i, r) in results.iter().enumerate() {
+            if !candidates.iter().any(|(c, _)| *c == i) {
+                self.emit(&ctx, r);
+            }
+        }
+
+        // Blast radius again, on what the request really selects.
+        if guardrails::check_blast_radius(candidates.len(), limit).is_err() {
+            let count = candidates.len();
+            for (i, f) in candidates {
+                let r = f.finish(Outcome::RefusedBlastRadius);
+                self.emit(&ctx, &r);
+                results[i] = r;
+            }
+            return Err(GuardError::RefusedBlastRadius {
+                count,
+                limit,
+                summary: Box::new(Summary::new(
+                    &inv.request_id,
+                    Action::Revoke,
+                    dry_run,
+                    Some(req.incident_id.clone()),
+                    &results,
+                )),
+            });
+        }
+
+        // Delete phase: paced, concurrent, each record written as soon as the key is done.
+        let done: Vec<(usize, KeyResult)> = futures_util::stream::iter(candidates)
+            .map(|(i, f)| {
+                let run = &run;
+                async move { (i, self.exec.revoke(run, f).await) }
+            })
+            .buffer_unordered(self.config.concurrency)
+            .inspect(|(_, r)| self.emit(&ctx, r))
+            .collect()
+            .await;
+        for (i, r) in done {
+            results[i] = r;
+        }
+        self.finish(
+            inv,
+            Action::Revoke,
+            dry_run,
+            Some(req.incident_id.clone()),
+            results,
+            None,
+        )
+    }
+
+    fn refuse_blast_radius(
+        &self,
+        ctx: &RecordContext<'_>,
+        req: &RevocationRequest,
+        results: Vec<KeyResult>,
+        count: usize,
+    ) -> GuardError {
+        for r in &results {
+            self.emit(ctx, r);
+        }
+        GuardError::RefusedBlastRadius {
+            count,
+            limit: self.config.blast_radius,
+            summary: Box::new(Summary::new(
+                &ctx.inv.request_id,
+                Action::Revoke,
+                ctx.dry_run,
+                Some(req.incident_id.clone()),
+                &results,
+            )),
+        }
+    }
+
+    async fn sweep(
+        &self,
+        inv: &Invocation,
+        provenance: &Provenance,
+        account: &str,
+    ) -> Result<Summary, GuardError> {
+        let dry_run = self.config.dry_run;
+        let run = self.run(inv, account, dry_run, None);
+        let ctx = self.ctx(inv, provenance, dry_run, None);
+        let now = (self.now)();
+        let mut trace = Trace::default();
+        let listed = match self.exec.list_keys(&run, &mut trace).await {
+            Ok(l) => l,
+            Err(e) => {
+                let mut f = KeyFacts::new(Action::Sweep, None);
+                f.trace = trace;
+                let r = f.kms_error(e);
+                self.emit(&ctx, &r);
+                return self.finish(inv, Action::Sweep, dry_run, None, vec![r], Some(0));
+            }
+        };
+        let examined = listed.len();
+        let scanned: Vec<(usize, Result<KeyResult, KeyFacts>)> =
+            futures_util::stream::iter(listed.into_iter().enumerate())
+                .map(|(i, arn)| {
+                    let run = &run;
+                    async move { (i, self.exec.scan(run, &arn, now).await) }
+                })
+                .buffer_unordered(self.config.concurrency)
+                .filter_map(|(i, s)| async move { s.map(|s| (i, s)) })
+                .collect()
+                .await;
+        let mut scanned = scanned;
+        scanned.sort_by_key(|(i, _)| *i);
+        let mut results = Vec::new();
+        let mut due = Vec::new();
+        for (_, s) in scanned {
+            match s {
+                Ok(report) => {
+                    self.emit(&ctx, &report);
+                    results.push(report);
+                }
+                Err(f) => due.push(f),
+            }
+        }
+        if guardrails::check_blast_radius(due.len(), self.config.blast_radius).is_err() {
+            let count = due.len();
+            for f in due {
+                let r = f.finish(Outcome::RefusedBlastRadius);
+                self.emit(&ctx, &r);
+                results.push(r);
+            }
+            let mut summary = Summary::new(&inv.request_id, Action::Sweep, dry_run, None, &results);
+            summary.keys_examined = Some(examined);
+            return Err(GuardError::RefusedBlastRadius {
+                count,
+                limit: self.config.blast_radius,
+                summary: Box::new(summary),
+            });
+        }
+        let revoked: Vec<KeyResult> = futures_util::stream::iter(due)
+            .map(|f| {
+                let run = &run;
+                async move { self.exec.revoke(run, f).await }
+            })
+            .buffer_unordered(self.config.concurrency)
+            .inspect(|r| self.emit(&ctx, r))
+            .collect()
+            .await;
+        results.extend(revoked);
+        self.finish(inv, Action::Sweep, dry_run, None, results, Some(examined))
+    }
+
+    fn finish(
+        &self,
+        inv: &Invocation,
+        action: Action,
+        dry_run: bool,
+        incident_id: Option<String>,
+        results: Vec<KeyResult>,
+        keys_examined: Option<usize>,
+    ) -> Result<Summary, GuardError> {
+        let mut summary = Summary::new(&inv.request_id, action, dry_run, incident_id, &results);
+        summary.keys_examined = keys_examined;
+        tracing::info!(counts = %summary.counts_text(), "invocation done");
+        if summary.retryable() > 0 {
+            Err(GuardError::Retryable {
+                summary: Box::new(summary),
+            })
+        } else {
+            Ok(summary)
+        }
+    }
+
+    fn emit(&self, ctx: &RecordContext<'_>, result: &KeyResult) {
+        tracing::info!(
+            key = result.facts.requested.as_deref().unwrap_or_default(),
+            key_arn = result.facts.arn.as_deref().unwrap_or_default(),
+            outcome = result.outcome.as_str(),
+            error_code = result.error_code.as_deref().unwrap_or_default(),
+            "key done"
+        );
+        self.sink.emit(&self.record(ctx, result));
+    }
+
+    fn record(&self, ctx: &RecordContext<'_>, r: &KeyResult) -> AuditRecord {
+        let f = &r.facts;
+        AuditRecord {
+            log_type: LOG_TYPE,
+            schema: SCHEMA,
+            timestamp: rfc3339(Utc::now()),
+            action: f.action,
+            outcome: r.outcome,
+            dry_run: ctx.dry_run,
+            scope_mode: self.config.scope.mode.as_str(),
+            key: f.requested.clone(),
+            key_arn: f.arn.clone(),
+            key_id: f.key_id.clone(),
+            account: f.account.clone(),
+            region: f.region.clone(),
+            key_material_id: f.key_material_id.clone(),
+            state_before: f.state_before.clone(),
+            state_after: f.state_after.clone(),
+            valid_to: f.valid_to.map(rfc3339),
+            reason: f.reason.clone().or_else(|| ctx.reason.map(str::to_string)),
+            incident_id: ctx.incident_id.map(str::to_string),
+            requested_by: ctx.requested_by.map(str::to_string),
+            trigger: ctx.provenance.clone(),
+            function_request_id: ctx.inv.request_id.clone(),
+            xray_trace_id: ctx.inv.xray_trace_id.clone(),
+            kms_request_ids: f.trace.request_ids.clone(),
+            attempts: f.trace.attempts,
+            duration_ms: f.started.elapsed().as_millis() as u64,
+            error_code: r.error_code.clone(),
+            error_message: r.error_message.clone(),
+        }
+    }
+}
+
+/// A boxed invocation future.
+pub type Handled<'a> =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<Summary, GuardError>> + Send + 'a>>;
+
+/// Type-erases a deep future (stream combinators over async blocks) so the bootstrap's future
+/// type stays shallow enough for the compiler's layout computation.
+fn erase<'a>(
+    f: impl std::future::Future<Output = Result<Summary, GuardError>> + Send + 'a,
+) -> Handled<'a> {
+    Box::pin(f)
+}
+
+fn step_arn(step: &Step) -> Option<String> {
+    match step {
+        Step::Done(r) => r.facts.arn.clone(),
+        Step::Candidate(f) => f.arn.clone(),
+    }
+}
+
+fn selector_text(req: &RevocationRequest) -> String {
+    let tags: Vec<String> = req.tags.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    format!("tags:{}", tags.join(","))
+}
