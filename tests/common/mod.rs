@@ -1,0 +1,63 @@
+//! Shared test support: sample events, the audit schema, a configured [`Guard`].
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+use std::sync::{Arc, OnceLock};
+
+use kms_material_guard::audit::AuditRecord;
+use kms_material_guard::{Config, Guard, MemorySink};
+use serde_json::Value;
+
+pub const ACCOUNT: &str = "111111111111";
+pub const REGION: &str = "us-east-1";
+
+pub fn repo_path(rel: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(rel)
+}
+
+/// Parses a file of `events/` (the same files `cargo lambda invoke --data-file` uses).
+pub fn event(name: &str) -> Value {
+    let path = repo_path("events").join(name);
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("parsing {}: {e}", path.display()))
+}
+
+/// The function's configuration in tests: own account 111111111111, us-east-1, fast retries.
+pub fn config() -> Config {
+    let mut c = Config::from_lookup(|k| match k {
+        "AWS_REGION" => Some(REGION.into()),
+        "MATERIAL_GUARD_ACCOUNT_ID" => Some(ACCOUNT.into()),
+        _ => None,
+    })
+    .expect("test configuration is valid");
+    c.deadline_margin = std::time::Duration::from_millis(50);
+    c
+}
+
+/// A guard around `kms` writing records into the returned sink.
+pub fn guard(kms: aws_sdk_kms::Client, config: Config) -> (Guard, Arc<MemorySink>) {
+    let sink = Arc::new(MemorySink::new());
+    (Guard::new(kms, config, sink.clone()), sink)
+}
+
+fn validator() -> &'static jsonschema::Validator {
+    static V: OnceLock<jsonschema::Validator> = OnceLock::new();
+    V.get_or_init(|| {
+        let text = std::fs::read_to_string(repo_path("schema/audit-record.v1.json")).expect("schema file");
+        let schema: Value = serde_json::from_str(&text).expect("schema is JSON");
+        jsonschema::validator_for(&schema).expect("schema compiles")
+    })
+}
+
+/// Serialises each record and validates it against `schema/audit-record.v1.json`.
+pub fn assert_schema_valid(records: &[AuditRecord]) {
+    for r in records {
+        let v = serde_json::to_value(r).expect("record serialises");
+        let errors: Vec<String> = validator().iter_errors(&v).map(|e| format!("{} at {}", e, e.instance_path())).collect();
+        assert!(errors.is_empty(), "record violates the schema: {errors:?}\n{v:#}");
+    }
+}
+
+pub fn key_arn(id: &str) -> String {
+    format!("arn:aws:kms:{REGION}:{ACCOUNT}:key/{id}")
+}
