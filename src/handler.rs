@@ -88,6 +88,12 @@ impl Guard {
         &self.config
     }
 
+    /// The current DeleteImportedKeyMaterial pace (calls per second); lower than configured
+    /// after throttling, recovering with each success.
+    pub fn delete_rate(&self) -> f64 {
+        self.exec.pacer().rate()
+    }
+
     /// The Lambda entry point.
     /// The future is boxed: it keeps the bootstrap's future type shallow.
     pub fn handle(&self, event: LambdaEvent<Value>) -> Handled<'_> {

@@ -16,7 +16,9 @@ fn classify_file(name: &str) -> Result<Trigger, String> {
         account: ACCOUNT,
         config: &cfg,
     };
-    classify(&event(name), &who).map(|c| c.trigger).map_err(|r| r.rejection.code.to_string())
+    classify(&event(name), &who)
+        .map(|c| c.trigger)
+        .map_err(|r| r.rejection.code.to_string())
 }
 
 #[test]
@@ -29,7 +31,11 @@ fn every_sample_event_file_is_json_and_is_classified() {
             if path.extension().and_then(|e| e.to_str()) != Some("json") {
                 continue;
             }
-            let rel = path.strip_prefix(common::repo_path("events")).expect("inside events").to_string_lossy().to_string();
+            let rel = path
+                .strip_prefix(common::repo_path("events"))
+                .expect("inside events")
+                .to_string_lossy()
+                .to_string();
             // WHEN it is classified
             let result = classify_file(&rel);
             // THEN valid samples are accepted and invalid ones rejected
@@ -46,7 +52,9 @@ fn every_sample_event_file_is_json_and_is_classified() {
 
 #[test]
 fn incident_event_becomes_a_revocation_request() {
-    let Ok(Trigger::Revoke(req)) = classify_file("incident-revocation.json") else { panic!("not a revocation") };
+    let Ok(Trigger::Revoke(req)) = classify_file("incident-revocation.json") else {
+        panic!("not a revocation")
+    };
     assert_eq!(req.keys.len(), 2);
     assert_eq!(req.incident_id, "INC-2026-1129-001");
     assert!(!req.dry_run);
@@ -54,32 +62,54 @@ fn incident_event_becomes_a_revocation_request() {
 
 #[test]
 fn tag_selector_and_dry_run_samples_parse() {
-    let Ok(Trigger::Revoke(req)) = classify_file("incident-revocation-tags.json") else { panic!() };
+    let Ok(Trigger::Revoke(req)) = classify_file("incident-revocation-tags.json") else {
+        panic!()
+    };
     assert_eq!(req.tags.get("tenant").map(String::as_str), Some("tenant-b"));
     assert!(req.keys.is_empty());
-    let Ok(Trigger::Revoke(req)) = classify_file("incident-revocation-dry-run.json") else { panic!() };
+    let Ok(Trigger::Revoke(req)) = classify_file("incident-revocation-dry-run.json") else {
+        panic!()
+    };
     assert!(req.dry_run);
 }
 
 #[test]
 fn key_material_sample_carries_the_acknowledgement() {
-    let Ok(Trigger::Revoke(req)) = classify_file("incident-revocation-key-material.json") else { panic!() };
+    let Ok(Trigger::Revoke(req)) = classify_file("incident-revocation-key-material.json") else {
+        panic!()
+    };
     assert_eq!(req.key_material_id.as_deref().map(str::len), Some(64));
 }
 
 #[test]
 fn direct_invocation_is_the_request_itself() {
-    let Ok(Trigger::Revoke(req)) = classify_file("direct-invocation.json") else { panic!() };
-    assert_eq!(req.requested_by.as_deref(), Some("step-functions:revocation-workflow"));
+    let Ok(Trigger::Revoke(req)) = classify_file("direct-invocation.json") else {
+        panic!()
+    };
+    assert_eq!(
+        req.requested_by.as_deref(),
+        Some("step-functions:revocation-workflow")
+    );
 }
 
 #[test]
 fn kms_expiry_events_in_both_forms_name_the_key() {
-    let Ok(Trigger::Expiry(n)) = classify_file("kms-key-material-expiration.json") else { panic!() };
-    assert_eq!(n.key, common::key_arn("1234abcd-12ab-34cd-56ef-1234567890ab"));
+    let Ok(Trigger::Expiry(n)) = classify_file("kms-key-material-expiration.json") else {
+        panic!()
+    };
+    assert_eq!(
+        n.key,
+        common::key_arn("1234abcd-12ab-34cd-56ef-1234567890ab")
+    );
     assert_eq!(n.key_material_id, None);
-    let Ok(Trigger::Expiry(n)) = classify_file("cloudtrail-delete-expired-key-material.json") else { panic!() };
-    assert_eq!(n.key, common::key_arn("1234abcd-12ab-34cd-56ef-1234567890ab"));
+    let Ok(Trigger::Expiry(n)) = classify_file("cloudtrail-delete-expired-key-material.json")
+    else {
+        panic!()
+    };
+    assert_eq!(
+        n.key,
+        common::key_arn("1234abcd-12ab-34cd-56ef-1234567890ab")
+    );
     assert_eq!(n.key_material_id.as_deref().map(str::len), Some(64));
 }
 
@@ -95,7 +125,10 @@ fn invalid_samples_are_rejected_for_the_documented_reason() {
         ("invalid/account-not-trusted.json", "AccountNotTrusted"),
         ("invalid/missing-reason.json", "MissingField"),
         ("invalid/typo-dryrun.json", "UnknownField"),
-        ("invalid/key-material-without-acknowledgement.json", "AcknowledgeKeyWideRequired"),
+        (
+            "invalid/key-material-without-acknowledgement.json",
+            "AcknowledgeKeyWideRequired",
+        ),
         ("invalid/unknown-detail-type.json", "UnsupportedEvent"),
         ("invalid/log-injection.json", "InvalidCharacter"),
         ("invalid/not-an-object.json", "InvalidType"),
@@ -139,16 +172,30 @@ fn malformed_envelopes_name_the_field() {
     };
     let mut v = event("incident-revocation.json");
     v["detail-type"] = 5.into();
-    assert_eq!(classify(&v, &who).expect_err("bad").rejection.location, "detail-type");
+    assert_eq!(
+        classify(&v, &who).expect_err("bad").rejection.location,
+        "detail-type"
+    );
     let mut v = event("incident-revocation.json");
     v["time"] = "yesterday".into();
-    assert_eq!(classify(&v, &who).expect_err("bad").rejection.code, "InvalidEnvelope");
+    assert_eq!(
+        classify(&v, &who).expect_err("bad").rejection.code,
+        "InvalidEnvelope"
+    );
     let mut v = event("incident-revocation.json");
     v["detail"]["keys"][1] = serde_json::json!({"id": 1});
-    assert_eq!(classify(&v, &who).expect_err("bad").rejection.location, "detail.keys[1]");
+    assert_eq!(
+        classify(&v, &who).expect_err("bad").rejection.location,
+        "detail.keys[1]"
+    );
     let mut v = event("kms-key-material-expiration.json");
-    v["resources"] = serde_json::json!(["arn:aws:kms:us-east-1:111111111111:key/00000000-0000-0000-0000-000000000000"]);
-    assert_eq!(classify(&v, &who).expect_err("bad").rejection.code, "InconsistentEvent");
+    v["resources"] = serde_json::json!([
+        "arn:aws:kms:us-east-1:111111111111:key/00000000-0000-0000-0000-000000000000"
+    ]);
+    assert_eq!(
+        classify(&v, &who).expect_err("bad").rejection.code,
+        "InconsistentEvent"
+    );
 }
 
 #[tokio::test]
@@ -164,7 +211,10 @@ async fn rejected_events_write_one_record_and_call_nothing() {
         let kms: Client = mock_client!(aws_sdk_kms, RuleMode::Sequential, &[]);
         let (guard, sink) = guard(kms, config());
         // WHEN the invalid event is handled
-        let err = guard.handle_payload(&event(file), &Invocation::local("req-1")).await.expect_err(file);
+        let err = guard
+            .handle_payload(&event(file), &Invocation::local("req-1"))
+            .await
+            .expect_err(file);
         // THEN the error is final, and exactly one `rejected` record explains it
         assert!(matches!(err, GuardError::Rejected(_)), "{file}: {err}");
         assert_eq!(err.error_type(), error_types::REJECTED);
@@ -172,7 +222,12 @@ async fn rejected_events_write_one_record_and_call_nothing() {
         let records = sink.records();
         assert_eq!(records.len(), 1, "{file}");
         assert_eq!(records[0].outcome, Outcome::Rejected);
-        assert!(records[0].error_message.as_deref().is_some_and(|m| !m.is_empty()));
+        assert!(
+            records[0]
+                .error_message
+                .as_deref()
+                .is_some_and(|m| !m.is_empty())
+        );
         assert!(records[0].kms_request_ids.is_empty());
         common::assert_schema_valid(&records);
     }
@@ -182,7 +237,12 @@ async fn rejected_events_write_one_record_and_call_nothing() {
 async fn an_injected_newline_never_breaks_the_one_line_record() {
     let kms: Client = mock_client!(aws_sdk_kms, RuleMode::Sequential, &[]);
     let (guard, sink) = guard(kms, config());
-    let _ = guard.handle_payload(&event("invalid/log-injection.json"), &Invocation::local("r")).await;
+    let _ = guard
+        .handle_payload(
+            &event("invalid/log-injection.json"),
+            &Invocation::local("r"),
+        )
+        .await;
     let line = serde_json::to_string(&sink.records()[0]).expect("json");
     assert!(!line.contains('\n'), "one JSON line: {line}");
 }

@@ -18,7 +18,8 @@ pub fn repo_path(rel: &str) -> PathBuf {
 /// Parses a file of `events/` (the same files `cargo lambda invoke --data-file` uses).
 pub fn event(name: &str) -> Value {
     let path = repo_path("events").join(name);
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("reading {}: {e}", path.display()));
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("parsing {}: {e}", path.display()))
 }
 
@@ -43,7 +44,8 @@ pub fn guard(kms: aws_sdk_kms::Client, config: Config) -> (Guard, Arc<MemorySink
 fn validator() -> &'static jsonschema::Validator {
     static V: OnceLock<jsonschema::Validator> = OnceLock::new();
     V.get_or_init(|| {
-        let text = std::fs::read_to_string(repo_path("schema/audit-record.v1.json")).expect("schema file");
+        let text =
+            std::fs::read_to_string(repo_path("schema/audit-record.v1.json")).expect("schema file");
         let schema: Value = serde_json::from_str(&text).expect("schema is JSON");
         jsonschema::validator_for(&schema).expect("schema compiles")
     })
@@ -53,8 +55,14 @@ fn validator() -> &'static jsonschema::Validator {
 pub fn assert_schema_valid(records: &[AuditRecord]) {
     for r in records {
         let v = serde_json::to_value(r).expect("record serialises");
-        let errors: Vec<String> = validator().iter_errors(&v).map(|e| format!("{} at {}", e, e.instance_path())).collect();
-        assert!(errors.is_empty(), "record violates the schema: {errors:?}\n{v:#}");
+        let errors: Vec<String> = validator()
+            .iter_errors(&v)
+            .map(|e| format!("{} at {}", e, e.instance_path()))
+            .collect();
+        assert!(
+            errors.is_empty(),
+            "record violates the schema: {errors:?}\n{v:#}"
+        );
     }
 }
 
