@@ -197,14 +197,14 @@ impl<'a> Params<'a> {
 
     pub fn marker(&self) -> Result<Option<&'a str>, KmsError> {
         let m = self.opt_str("Marker")?;
-        if let Some(m) = m {
-            if m.is_empty() || m.len() > 1024 {
-                return Err(KmsError::constraint(
-                    "...",
-                    "marker",
-                    "Member must have length between 1 and 1024",
-                ));
-            }
+        if let Some(m) = m
+            && (m.is_empty() || m.len() > 1024)
+        {
+            return Err(KmsError::constraint(
+                "...",
+                "marker",
+                "Member must have length between 1 and 1024",
+            ));
         }
         Ok(m)
     }
@@ -500,13 +500,13 @@ fn create_key(store: &Store, caller: &Caller, p: &Params<'_>) -> Result<Value, K
         "ECC_NIST_EDWARDS25519",
     ];
     for field in ["KeySpec", "CustomerMasterKeySpec"] {
-        if let Some(spec) = p.opt_enum(field, KEY_SPECS)? {
-            if spec != "SYMMETRIC_DEFAULT" {
-                return Err(KmsError::client(
-                    "UnsupportedOperationException",
-                    format!("kms-sim supports KeySpec SYMMETRIC_DEFAULT only, not {spec}."),
-                ));
-            }
+        if let Some(spec) = p.opt_enum(field, KEY_SPECS)?
+            && spec != "SYMMETRIC_DEFAULT"
+        {
+            return Err(KmsError::client(
+                "UnsupportedOperationException",
+                format!("kms-sim supports KeySpec SYMMETRIC_DEFAULT only, not {spec}."),
+            ));
         }
     }
     if let Some(usage) = p.opt_enum(
@@ -517,12 +517,11 @@ fn create_key(store: &Store, caller: &Caller, p: &Params<'_>) -> Result<Value, K
             "GENERATE_VERIFY_MAC",
             "KEY_AGREEMENT",
         ],
-    )? {
-        if usage != "ENCRYPT_DECRYPT" {
-            return Err(KmsError::validation(format!(
-                "The operation failed because the KeyUsage value of the CMK is {usage}. To perform this operation, the KeyUsage value must be ENCRYPT_DECRYPT."
-            )));
-        }
+    )? && usage != "ENCRYPT_DECRYPT"
+    {
+        return Err(KmsError::validation(format!(
+            "The operation failed because the KeyUsage value of the CMK is {usage}. To perform this operation, the KeyUsage value must be ENCRYPT_DECRYPT."
+        )));
     }
     let description = p.opt_str("Description")?.unwrap_or("").to_string();
     let tags = p.tags("Tags")?;
@@ -670,33 +669,32 @@ pub(crate) fn keys_named(
 ) -> Vec<String> {
     let mut raw: Vec<String> = Vec::new();
     for field in ["KeyId", "TargetKeyId"] {
-        if let Some(s) = body.get(field).and_then(Value::as_str) {
-            if !s.is_empty() {
-                raw.push(s.to_string());
-            }
-        }
-    }
-    if operation == "Decrypt" && raw.is_empty() {
-        if let Some(blob) = body
-            .get("CiphertextBlob")
-            .and_then(Value::as_str)
-            .and_then(|b| B64.decode(b).ok())
+        if let Some(s) = body.get(field).and_then(Value::as_str)
+            && !s.is_empty()
         {
-            if let Ok((header, _)) = crypto::parse_blob(&blob) {
-                raw.push(header.arn);
-            }
-        }
-    }
-    if operation == "CreateAlias" || operation == "DeleteAlias" || operation == "UpdateAlias" {
-        if let Some(s) = body.get("AliasName").and_then(Value::as_str) {
             raw.push(s.to_string());
         }
     }
+    if operation == "Decrypt"
+        && raw.is_empty()
+        && let Some(blob) = body
+            .get("CiphertextBlob")
+            .and_then(Value::as_str)
+            .and_then(|b| B64.decode(b).ok())
+        && let Ok((header, _)) = crypto::parse_blob(&blob)
+    {
+        raw.push(header.arn);
+    }
+    if (operation == "CreateAlias" || operation == "DeleteAlias" || operation == "UpdateAlias")
+        && let Some(s) = body.get("AliasName").and_then(Value::as_str)
+    {
+        raw.push(s.to_string());
+    }
     let mut out = Vec::new();
-    if let Some(first) = raw.first() {
-        if let Some(id) = store.with(|s, _| s.key_id_of(caller, first)) {
-            out.push(id);
-        }
+    if let Some(first) = raw.first()
+        && let Some(id) = store.with(|s, _| s.key_id_of(caller, first))
+    {
+        out.push(id);
     }
     for r in raw {
         let n = crate::counters::normalise_key(&r);

@@ -43,10 +43,10 @@ pub(crate) enum Outcome {
 
 /// Counters are kept by key ID: an ARN is reduced to the ID after `key/`.
 pub(crate) fn normalise_key(key: &str) -> String {
-    if key.starts_with("arn:") {
-        if let Some((_, id)) = key.rsplit_once(":key/") {
-            return id.to_string();
-        }
+    if key.starts_with("arn:")
+        && let Some((_, id)) = key.rsplit_once(":key/")
+    {
+        return id.to_string();
     }
     key.to_string()
 }
@@ -77,14 +77,14 @@ impl Counters {
             Outcome::Error => &mut c.errors,
         };
         *map.entry(operation.to_string()).or_default() += 1;
-        if outcome == Outcome::Success {
-            if let Some(k) = key {
-                *c.successes_by_key
-                    .entry(operation.to_string())
-                    .or_default()
-                    .entry(normalise_key(k))
-                    .or_default() += 1;
-            }
+        if outcome == Outcome::Success
+            && let Some(k) = key
+        {
+            *c.successes_by_key
+                .entry(operation.to_string())
+                .or_default()
+                .entry(normalise_key(k))
+                .or_default() += 1;
         }
     }
 

@@ -353,10 +353,10 @@ impl FaultRule {
     }
 
     fn matches(&self, operation: &str, keys: &[String]) -> bool {
-        if let Some(op) = &self.operation {
-            if op != operation {
-                return false;
-            }
+        if let Some(op) = &self.operation
+            && op != operation
+        {
+            return false;
         }
         match &self.key {
             None => true,

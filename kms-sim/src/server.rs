@@ -299,9 +299,7 @@ pub(crate) async fn handle(state: Arc<SimState>, req: Request<Incoming>) -> Resu
         }
         Some(FaultKind::ApplyThenDrop) => apply_then_drop = true,
         Some(f @ FaultKind::FailEntries { .. }) => {
-            if service == Service::Events {
-                fail_entries = Some(f);
-            }
+            fail_entries = (service == Service::Events).then_some(f);
         }
         Some(FaultKind::Latency(_) | FaultKind::LatencyRange(..)) => {}
     }

@@ -309,10 +309,10 @@ impl Key {
             );
         }
         m.insert("Origin".into(), json!(self.origin.as_str()));
-        if let Some(days) = self.pending_window_days {
-            if self.state == KeyState::PendingDeletion {
-                m.insert("PendingDeletionWindowInDays".into(), json!(days));
-            }
+        if let Some(days) = self.pending_window_days
+            && self.state == KeyState::PendingDeletion
+        {
+            m.insert("PendingDeletionWindowInDays".into(), json!(days));
         }
         if let Some(t) = valid_to {
             m.insert("ValidTo".into(), json!(epoch_seconds(t)));
@@ -1892,16 +1892,16 @@ impl Inner {
                 });
             }
             ImportType::ExistingKeyMaterial => {
-                if let Some(wanted) = &request.key_material_id {
-                    if *wanted != computed {
-                        return Err(KmsError::client(
-                            "IncorrectKeyMaterialException",
-                            format!(
-                                "The key material does not match the key material ID {wanted} of KMS key {}.",
-                                k.id
-                            ),
-                        ));
-                    }
+                if let Some(wanted) = &request.key_material_id
+                    && *wanted != computed
+                {
+                    return Err(KmsError::client(
+                        "IncorrectKeyMaterialException",
+                        format!(
+                            "The key material does not match the key material ID {wanted} of KMS key {}.",
+                            k.id
+                        ),
+                    ));
                 }
                 let m = k
                     .materials

@@ -1,0 +1,14 @@
+//! kms-sim's test suite: one binary (one link, one process-wide RSA wrapping-key cache).
+//! Everything runs on loopback against an in-process simulator. Tests read GIVEN / WHEN / THEN.
+
+mod common;
+
+mod accounts_paging;
+mod admin;
+mod conformance;
+mod crypto_import;
+mod delete_states;
+mod events;
+mod expiry;
+mod faults_quotas;
+mod materials;
