@@ -97,6 +97,7 @@ impl KeyFacts {
     /// Ends the key with `outcome`.
     pub fn finish(self, outcome: Outcome) -> KeyResult {
         KeyResult {
+            duration: self.started.elapsed(),
             facts: self,
             outcome,
             error_code: None,
@@ -112,6 +113,7 @@ impl KeyFacts {
         message: impl Into<String>,
     ) -> KeyResult {
         KeyResult {
+            duration: self.started.elapsed(),
             facts: self,
             outcome,
             error_code: Some(code.into()),
@@ -136,6 +138,8 @@ impl KeyFacts {
 #[derive(Debug, Clone)]
 pub struct KeyResult {
     pub facts: KeyFacts,
+    /// From the first step for this key to its outcome.
+    pub duration: std::time::Duration,
     pub outcome: Outcome,
     pub error_code: Option<String>,
     pub error_message: Option<String>,

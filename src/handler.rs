@@ -532,7 +532,7 @@ impl Guard {
             xray_trace_id: ctx.inv.xray_trace_id.clone(),
             kms_request_ids: f.trace.request_ids.clone(),
             attempts: f.trace.attempts,
-            duration_ms: f.started.elapsed().as_millis() as u64,
+            duration_ms: r.duration.as_millis() as u64,
             error_code: r.error_code.clone(),
             error_message: r.error_message.clone(),
         }
