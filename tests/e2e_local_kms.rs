@@ -733,3 +733,43 @@ async fn throttled_deletes_slow_down_and_all_complete() {
         );
     }
 }
+
+// ---------- the documented local estate (README quickstart) ----------
+
+#[tokio::test]
+async fn the_local_estate_answers_every_sample_as_the_readme_says() {
+    // GIVEN the local KMS seeded with local/estate.json (what `cargo run -p kms-sim -- --seed` loads)
+    let seed =
+        kms_sim::Seed::from_file(&common::repo_path("local/estate.json")).expect("seed parses");
+    let b = bed(SimConfig::unlimited().with_seed(seed), config()).await;
+    let expect = [
+        (
+            "incident-revocation-dry-run.json",
+            vec![(Outcome::WouldRevoke, 2)],
+        ),
+        ("incident-revocation.json", vec![(Outcome::Revoked, 2)]),
+        (
+            "incident-revocation-tags.json",
+            vec![(Outcome::Revoked, 3), (Outcome::RefusedOutOfScope, 1)],
+        ),
+        (
+            "kms-key-material-expiration.json",
+            vec![(Outcome::Expired, 1)],
+        ),
+        (
+            "scheduled-sweep.json",
+            vec![(Outcome::Revoked, 1), (Outcome::ExpiringSoon, 1)],
+        ),
+        ("direct-invocation.json", vec![(Outcome::AlreadyRevoked, 1)]),
+    ];
+    for (file, counts) in expect {
+        // WHEN each sample is handled in the README's order
+        let (result, _) = b.handle(&common::event(file)).await;
+        // THEN it produces the outcomes the README lists
+        let summary = result.unwrap_or_else(|e| panic!("{file}: {e}"));
+        let got: Vec<(Outcome, usize)> = summary.counts.into_iter().collect();
+        let mut want = counts.clone();
+        want.sort();
+        assert_eq!(got, want, "{file}");
+    }
+}
