@@ -312,6 +312,12 @@ impl KmsSim {
         self.state.events.clear()
     }
 
+    /// Events KMS itself would have sent to EventBridge (`aws.kms`: material expiration,
+    /// on-demand rotation, key deletion), as full envelopes; see [`Store::kms_events`].
+    pub fn kms_events(&self) -> Vec<serde_json::Value> {
+        self.state.store.kms_events()
+    }
+
     /// Direct access to the keys (seeding and inspection, no HTTP, no quotas).
     pub fn store(&self) -> &Store {
         &self.state.store

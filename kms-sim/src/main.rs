@@ -22,6 +22,7 @@ OPTIONS:
   --host IP                address to bind (default 127.0.0.1)
   --seed FILE              seed file (keys, aliases, tags, material; see README)
   --faults FILE            fault rules (a JSON list, or {\"rules\": [...]}; see README)
+  --fault JSON             one fault rule inline (repeatable)
   --account AKID=ACCOUNT   map an access key ID to a 12-digit account (repeatable)
   --default-account ACCT   account for unknown access keys (default 111111111111)
   --region REGION          Region when requests carry none (default us-east-1)
@@ -82,6 +83,14 @@ fn parse_args(args: &[String]) -> Result<SimConfig, String> {
                         FaultRule::from_json(r).map_err(|e| format!("{}: {e}", path.display()))?,
                     );
                 }
+            }
+            "--fault" => {
+                let text = value(&mut i, flag)?;
+                let v: serde_json::Value =
+                    serde_json::from_str(&text).map_err(|e| format!("--fault is not JSON: {e}"))?;
+                config
+                    .faults
+                    .push(FaultRule::from_json(&v).map_err(|e| format!("--fault: {e}"))?);
             }
             "--account" => {
                 let v = value(&mut i, flag)?;
@@ -207,6 +216,12 @@ mod tests {
             Some("222222222222")
         );
         assert!(parse_args(&args("--bogus")).is_err());
+        let c = parse_args(&args(
+            r#"--fault {"operation":"ListKeys","fault":"throttling","times":1}"#,
+        ))
+        .expect("fault");
+        assert_eq!(c.faults.len(), 1);
+        assert!(parse_args(&args(r#"--fault {"fault":"nope"}"#)).is_err());
         assert!(parse_args(&args("--port")).is_err());
         assert!(parse_args(&args("--unlimited")).is_ok_and(|c| c.quotas.rps("X").is_none()));
     }

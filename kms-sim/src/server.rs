@@ -472,6 +472,11 @@ fn admin_route(state: &SimState, method: &Method, path: &str, body: &Value) -> A
         ("GET", "/_sim/events") => {
             serde_json::to_value(state.events.events()).map_err(|e| (500, e.to_string()))
         }
+        ("GET", "/_sim/kms-events") => Ok(Value::Array(state.store.kms_events())),
+        ("DELETE", "/_sim/kms-events") => {
+            state.store.clear_kms_events();
+            Ok(json!({"cleared": true}))
+        }
         ("DELETE", "/_sim/events") => {
             state.events.clear();
             Ok(json!({"cleared": true}))

@@ -421,6 +421,7 @@ struct Inner {
     tokens: HashMap<Vec<u8>, ImportTokenInfo>,
     seq: u64,
     next_deadline: Option<SystemTime>,
+    kms_events: Vec<Value>,
 }
 
 /// A parsed key reference.
@@ -926,6 +927,19 @@ impl Store {
         let (plain, _, _) =
             inner.decrypt(&caller, ciphertext, &BTreeMap::new(), None, Access::Admin)?;
         Ok(plain)
+    }
+
+    /// The events KMS itself would have sent to EventBridge so far (source `aws.kms`):
+    /// `KMS Imported Key Material Expiration` when expired material is deleted,
+    /// `KMS CMK Rotation` on RotateKeyOnDemand, `KMS CMK Deletion` when a key's pending
+    /// window ends. Full EventBridge envelopes, ready to feed to a handler.
+    pub fn kms_events(&self) -> Vec<Value> {
+        self.lock().kms_events.clone()
+    }
+
+    /// Forgets the KMS events.
+    pub fn clear_kms_events(&self) {
+        self.lock().kms_events.clear();
     }
 
     /// Removes every key, alias and import token.
@@ -1495,11 +1509,15 @@ impl Inner {
                 continue;
             }
             let mut lost_permanent = false;
+            let mut expired_at = Vec::new();
             key.materials.retain_mut(|m| {
-                if m.bytes.is_some() && m.valid_to.is_some_and(|t| t <= now) {
+                if m.bytes.is_some()
+                    && let Some(t) = m.valid_to.filter(|t| *t <= now)
+                {
                     if m.permanent() {
                         m.forget();
                         lost_permanent = true;
+                        expired_at.push(t);
                     } else {
                         // Material pending rotation is not permanently associated: it goes.
                         return false;
@@ -1510,8 +1528,25 @@ impl Inner {
             if lost_permanent {
                 key.lose_permanent_material();
             }
+            for t in expired_at {
+                self.kms_events.push(kms_event(
+                    "KMS Imported Key Material Expiration",
+                    key,
+                    json!({ "key-id": key.id }),
+                    t,
+                ));
+            }
         }
         for id in deleted {
+            if let Some(k) = self.keys.get(&id) {
+                let at = k.deletion_date.unwrap_or(now);
+                self.kms_events.push(kms_event(
+                    "KMS CMK Deletion",
+                    k,
+                    json!({ "key-id": k.id }),
+                    at,
+                ));
+            }
             self.keys.remove(&id);
             self.aliases.retain(|_, a| a.target != id);
             self.tokens.retain(|_, t| t.key_id != id);
@@ -2038,6 +2073,7 @@ impl Inner {
                 k.materials.len() - 1
             }
         };
+        let previous = k.current().map(|m| m.id.clone());
         for m in &mut k.materials {
             if m.state == KeyMaterialState::Current {
                 m.state = KeyMaterialState::NonCurrent;
@@ -2047,8 +2083,23 @@ impl Inner {
         m.state = KeyMaterialState::Current;
         m.rotation_date = Some(now);
         m.rotation_type = Some("ON_DEMAND");
+        let current = m.id.clone();
         k.on_demand_rotations += 1;
-        Ok(k.arn.clone())
+        let event = kms_event(
+            "KMS CMK Rotation",
+            k,
+            json!({
+                "key-id": k.id,
+                "key-origin": k.origin.as_str(),
+                "rotation-type": "ON_DEMAND",
+                "previous-key-material-id": previous,
+                "current-key-material-id": current,
+            }),
+            now,
+        );
+        let arn = k.arn.clone();
+        self.kms_events.push(event);
+        Ok(arn)
     }
 
     fn encrypt(
@@ -2112,6 +2163,22 @@ impl Inner {
         let plain = crypto::open(&header, body, &bytes, context)?;
         Ok((plain, k.arn.clone(), material.id.clone()))
     }
+}
+
+/// An event as KMS sends it to EventBridge (source `aws.kms`).
+fn kms_event(detail_type: &str, key: &Key, detail: Value, at: SystemTime) -> Value {
+    let time: chrono::DateTime<chrono::Utc> = at.into();
+    json!({
+        "version": "0",
+        "id": uuid::Uuid::new_v4().to_string(),
+        "detail-type": detail_type,
+        "source": "aws.kms",
+        "account": key.account,
+        "time": time.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        "region": key.region,
+        "resources": [key.arn],
+        "detail": detail,
+    })
 }
 
 fn alias_exists(caller: &Caller, alias: &str) -> KmsError {

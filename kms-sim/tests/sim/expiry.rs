@@ -206,3 +206,62 @@ async fn a_key_pending_deletion_disappears_when_its_window_passes() {
     assert_eq!(err_of(&e).0, "ValidationException");
     sim.shutdown().await;
 }
+
+#[tokio::test]
+async fn kms_emits_expiration_rotation_and_deletion_events() {
+    // GIVEN a key whose material expires in an hour and a rotated AWS_KMS key
+    let sim = sim().await;
+    let key = sim.store().create_key(KeySpec::external());
+    let valid_to = sim.clock().now() + HOUR;
+    sim.store()
+        .import_material(
+            &key.arn,
+            [1; 32],
+            ImportOptions {
+                valid_to: Some(valid_to),
+                ..ImportOptions::default()
+            },
+        )
+        .expect("import");
+    let rotated = sim.store().create_key(KeySpec::aws_kms());
+    let before = sim.store().describe(&rotated.arn).expect("k");
+    sim.store().rotate_on_demand(&rotated.arn).expect("rotate");
+    // WHEN the material expires and the rotated key's deletion window passes
+    sim.store()
+        .schedule_deletion(&rotated.arn, 7)
+        .expect("schedule");
+    sim.clock().advance(Duration::from_secs(8 * 86_400));
+    let (_, listed) = crate::common::admin(&sim, "GET", "/_sim/kms-events", "").await;
+    let events = sim.kms_events();
+    assert_eq!(listed.as_array().map(Vec::len), Some(3));
+    // THEN the rotation event names both materials
+    let rotation = &events[0];
+    assert_eq!(rotation["detail-type"], "KMS CMK Rotation");
+    assert_eq!(
+        rotation["detail"]["previous-key-material-id"].as_str(),
+        before.current_key_material_id.as_deref()
+    );
+    assert_eq!(rotation["detail"]["key-origin"], "AWS_KMS");
+    // AND the expiration and deletion events are EventBridge envelopes from aws.kms
+    let kinds: Vec<&str> = events
+        .iter()
+        .filter_map(|e| e["detail-type"].as_str())
+        .collect();
+    assert!(
+        kinds.contains(&"KMS Imported Key Material Expiration"),
+        "{kinds:?}"
+    );
+    assert!(kinds.contains(&"KMS CMK Deletion"), "{kinds:?}");
+    let expiry = events
+        .iter()
+        .find(|e| e["detail-type"] == "KMS Imported Key Material Expiration")
+        .expect("expiry event");
+    assert_eq!(expiry["source"], "aws.kms");
+    assert_eq!(expiry["resources"][0].as_str(), Some(key.arn.as_str()));
+    assert_eq!(
+        expiry["detail"]["key-id"].as_str(),
+        Some(key.key_id.as_str())
+    );
+    assert_eq!(expiry["account"], kms_sim::DEFAULT_ACCOUNT);
+    sim.shutdown().await;
+}
