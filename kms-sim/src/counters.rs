@@ -51,6 +51,19 @@ pub(crate) fn normalise_key(key: &str) -> String {
     key.to_string()
 }
 
+/// Per-key counters stop growing past this many distinct keys per operation (a long-running
+/// simulator fed random key IDs must not grow without bound).
+pub const MAX_KEYS_PER_OPERATION: usize = 100_000;
+
+fn bump(map: &mut BTreeMap<String, BTreeMap<String, u64>>, operation: &str, key: &str) {
+    let per_op = map.entry(operation.to_string()).or_default();
+    if let Some(n) = per_op.get_mut(key) {
+        *n += 1;
+    } else if per_op.len() < MAX_KEYS_PER_OPERATION {
+        per_op.insert(key.to_string(), 1);
+    }
+}
+
 impl Counters {
     fn lock(&self) -> std::sync::MutexGuard<'_, CounterSnapshot> {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
@@ -60,11 +73,7 @@ impl Counters {
         let mut c = self.lock();
         *c.calls.entry(operation.to_string()).or_default() += 1;
         if let Some(k) = key {
-            *c.calls_by_key
-                .entry(operation.to_string())
-                .or_default()
-                .entry(normalise_key(k))
-                .or_default() += 1;
+            bump(&mut c.calls_by_key, operation, &normalise_key(k));
         }
     }
 
@@ -80,11 +89,7 @@ impl Counters {
         if outcome == Outcome::Success
             && let Some(k) = key
         {
-            *c.successes_by_key
-                .entry(operation.to_string())
-                .or_default()
-                .entry(normalise_key(k))
-                .or_default() += 1;
+            bump(&mut c.successes_by_key, operation, &normalise_key(k));
         }
     }
 

@@ -196,6 +196,15 @@ impl FaultRule {
             }
         };
         let operation = str_field("operation")?.filter(|o| o != "*" && o != "any");
+        if let Some(op) = &operation
+            && op != "PutEvents"
+            && !crate::api::KMS_OPERATIONS.contains(&op.as_str())
+        {
+            return Err(format!(
+                "unknown operation '{op}' (one of {}, PutEvents, or omit it for any)",
+                crate::api::KMS_OPERATIONS.join(", ")
+            ));
+        }
         let key = str_field("key")?;
         let kind_name = str_field("fault")?
             .or(str_field("kind")?)
@@ -537,6 +546,10 @@ mod tests {
         .rate(0.5);
         assert_eq!(FaultRule::from_json(&latency.to_json()), Ok(latency));
         assert!(FaultRule::from_json(&json!({"fault": "nope"})).is_err());
+        assert!(
+            FaultRule::from_json(&json!({"operation": "DeleteKeyMaterial", "fault": "internal"}))
+                .is_err()
+        );
         assert!(FaultRule::from_json(&json!({"fault": "throttling", "rate": 2})).is_err());
     }
 }

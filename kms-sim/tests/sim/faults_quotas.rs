@@ -14,8 +14,8 @@ const DELETE: &str = "DeleteImportedKeyMaterial";
 
 #[tokio::test]
 async fn exceeding_a_quota_answers_throttling_exception_like_kms() {
-    // GIVEN a quota of 2 deletions per second and five keys
-    let sim = KmsSim::start(SimConfig::default().with_quota(DELETE, 2.0))
+    // GIVEN a quota of 1 deletion per second and five keys
+    let sim = KmsSim::start(SimConfig::default().with_quota(DELETE, 1.0))
         .await
         .expect("start");
     let kms = client(&sim).await;
@@ -32,8 +32,8 @@ async fn exceeding_a_quota_answers_throttling_exception_like_kms() {
                 .await,
         );
     }
-    // THEN two succeed and three get KMS's ThrottlingException (HTTP 400)
-    assert_eq!(outcomes.iter().filter(|o| o.is_ok()).count(), 2);
+    // THEN one succeeds and four get KMS's ThrottlingException (HTTP 400)
+    assert_eq!(outcomes.iter().filter(|o| o.is_ok()).count(), 1);
     for e in outcomes.iter().filter_map(|o| o.as_ref().err()) {
         assert_eq!(
             err_of(e),
@@ -45,9 +45,9 @@ async fn exceeding_a_quota_answers_throttling_exception_like_kms() {
             )
         );
     }
-    assert_eq!(sim.counters().throttled(DELETE), 3);
+    assert_eq!(sim.counters().throttled(DELETE), 4);
     assert_eq!(sim.counters().calls(DELETE), 5);
-    assert_eq!(sim.counters().successes(DELETE), 2);
+    assert_eq!(sim.counters().successes(DELETE), 1);
     // AND the throttled keys were not touched
     assert_eq!(
         sim.store().describe(&keys[4].arn).expect("key").state,
@@ -65,8 +65,8 @@ async fn exceeding_a_quota_answers_throttling_exception_like_kms() {
         .send()
         .await
         .expect("other account is not throttled");
-    // WHEN half a second passes THEN one more token is available
-    tokio::time::sleep(Duration::from_millis(550)).await;
+    // WHEN a second passes THEN one more token is available
+    tokio::time::sleep(Duration::from_millis(1050)).await;
     kms.delete_imported_key_material()
         .key_id(&keys[4].arn)
         .send()

@@ -12,3 +12,4 @@ mod events;
 mod expiry;
 mod faults_quotas;
 mod materials;
+mod robustness;
