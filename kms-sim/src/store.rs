@@ -1054,8 +1054,7 @@ impl InnerOps<'_> {
             .filter(|a| target.as_ref().is_none_or(|t| &a.target == t))
             .filter(|a| a.seq >= start_seq)
             .collect();
-        aliases.sort_by(|a, b| a.name.cmp(&b.name).then(a.seq.cmp(&b.seq)));
-        // Page by seq order so markers stay stable while aliases are added.
+        // Creation order, so markers stay stable while aliases are added.
         aliases.sort_by_key(|a| a.seq);
         let (page, next) = page(&aliases, 0, limit, |a| {
             encode_marker("aliases", &a.seq.to_string())
