@@ -28,8 +28,26 @@ pub enum Action {
     ScheduledRevoke,
     /// A KMS expiry event: KMS deleted the material itself.
     ObserveExpiry,
-    /// The sweep reporting on a key (expiring material, malformed tags).
+    /// The sweep reporting on a key (expiring material, malformed tags, crypto-periods).
     Sweep,
+    /// Completing a staged rotation (RotateKeyOnDemand) of imported material.
+    Rotate,
+    /// A `KMS CMK Rotation` event for an in-scope EXTERNAL key.
+    ObserveRotation,
+}
+
+impl Action {
+    /// The snake_case name used in records, responses and metrics.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Revoke => "revoke",
+            Action::ScheduledRevoke => "scheduled_revoke",
+            Action::ObserveExpiry => "observe_expiry",
+            Action::Sweep => "sweep",
+            Action::Rotate => "rotate",
+            Action::ObserveRotation => "observe_rotation",
+        }
+    }
 }
 
 /// The result for one key (or a rejected request). Stable names: part of the schema.
@@ -78,6 +96,18 @@ pub enum Outcome {
     ExpiringSoon,
     /// The sweep found a malformed `kms-material-guard:revoke-at` tag; nothing was done.
     InvalidRevokeAt,
+    /// A staged (`PENDING_ROTATION`) material was made current with RotateKeyOnDemand.
+    Rotated,
+    /// Dry run: a staged material would have been made current.
+    WouldRotate,
+    /// Nothing was pending rotation (already completed, or never staged); nothing was done.
+    NothingToRotate,
+    /// The current material is older than its crypto-period: new material is needed.
+    RotationDue,
+    /// KMS reported a rotation of an in-scope EXTERNAL key (`KMS CMK Rotation`).
+    RotationObserved,
+    /// A tag the function reads (crypto-period, rotation opt-in) is malformed; nothing was done.
+    InvalidTag,
 }
 
 impl Outcome {
@@ -105,6 +135,12 @@ impl Outcome {
             Outcome::Expired => "expired",
             Outcome::ExpiringSoon => "expiring_soon",
             Outcome::InvalidRevokeAt => "invalid_revoke_at",
+            Outcome::Rotated => "rotated",
+            Outcome::WouldRotate => "would_rotate",
+            Outcome::NothingToRotate => "nothing_to_rotate",
+            Outcome::RotationDue => "rotation_due",
+            Outcome::RotationObserved => "rotation_observed",
+            Outcome::InvalidTag => "invalid_tag",
         }
     }
 
@@ -150,12 +186,38 @@ pub struct AuditRecord {
     pub duration_ms: u64,
     pub error_code: Option<String>,
     pub error_message: Option<String>,
+    /// The material that was current before a rotation (`rotated`, `rotation_observed`).
+    pub previous_key_material_id: Option<String>,
+    /// Every material of the key after the action (ListKeyRotations with ALL_KEY_MATERIAL), for
+    /// EXTERNAL keys that were revoked, rotated or checked for a crypto-period; `null` when not
+    /// listed.
+    pub materials: Option<Vec<Material>>,
+}
+
+/// One key material as ListKeyRotations shows it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Material {
+    pub key_material_id: Option<String>,
+    /// `CURRENT`, `NON_CURRENT`, `PENDING_ROTATION`, `PENDING_MULTI_REGION_IMPORT_AND_ROTATION`.
+    pub key_material_state: Option<String>,
+    /// `IMPORTED` or `PENDING_IMPORT` (deleted or expired).
+    pub import_state: Option<String>,
+    pub expiration_model: Option<String>,
+    pub valid_to: Option<String>,
+    pub rotation_date: Option<String>,
+    pub description: Option<String>,
 }
 
 /// Where audit records go. The function writes them to stdout; tests collect them.
 pub trait AuditSink: Send + Sync {
     /// Records one audit record. Must not fail the revocation.
     fn emit(&self, record: &AuditRecord);
+
+    /// Delivers anything buffered (called before each invocation returns). Never fails: a sink
+    /// reports its own delivery problems.
+    fn flush(&self) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + '_>> {
+        Box::pin(async {})
+    }
 }
 
 /// Writes each record as one JSON line on stdout, flushed immediately so a record is never lost
@@ -218,6 +280,14 @@ impl AuditSink for Tee {
         for sink in &self.0 {
             sink.emit(record);
         }
+    }
+
+    fn flush(&self) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + '_>> {
+        Box::pin(async move {
+            for sink in &self.0 {
+                sink.flush().await;
+            }
+        })
     }
 }
 

@@ -73,6 +73,23 @@ pub struct Config {
     pub deadline_margin: Duration,
     /// Timeout of a single KMS call attempt.
     pub call_timeout: Duration,
+    /// Pace of RotateKeyOnDemand calls (per second; KMS allows 5).
+    pub rotate_rate: f64,
+    /// Default crypto-period of current key material (tag `kms-material-guard:max-material-age-days`
+    /// overrides per key); `None`: not enforced unless a key's tag sets one.
+    pub max_material_age: Option<Duration>,
+    /// Grace after the crypto-period before keys tagged `kms-material-guard:on-crypto-period=revoke`
+    /// are revoked.
+    pub crypto_period_grace: Duration,
+    /// EventBridge bus the audit records are published to (name or ARN); `None`: off.
+    pub audit_event_bus: Option<String>,
+    /// CloudWatch namespace of the EMF metrics; `None`: no metrics.
+    pub metrics_namespace: Option<String>,
+    /// Lowest Security Hub severity label of an imported finding that revokes its keys;
+    /// `None`: imported findings never revoke (custom actions always do).
+    pub securityhub_min_severity: Option<crate::findings::Severity>,
+    /// GuardDuty finding type patterns mapped to tag selectors; empty: GuardDuty does nothing.
+    pub guardduty_mappings: Vec<crate::findings::GuardDutyMapping>,
 }
 
 /// A configuration variable that is missing or malformed.
@@ -108,6 +125,13 @@ impl Default for Config {
             max_attempts: 5,
             deadline_margin: Duration::from_millis(5_000),
             call_timeout: Duration::from_millis(5_000),
+            rotate_rate: 3.0,
+            max_material_age: None,
+            crypto_period_grace: Duration::from_secs(7 * 86_400),
+            audit_event_bus: None,
+            metrics_namespace: Some(crate::metrics::DEFAULT_NAMESPACE.to_string()),
+            securityhub_min_severity: None,
+            guardduty_mappings: Vec::new(),
         }
     }
 }
@@ -288,6 +312,92 @@ impl Config {
             ));
         }
 
+        let rotate_rate = number::<f64>(
+            "MATERIAL_GUARD_ROTATE_RATE",
+            get("MATERIAL_GUARD_ROTATE_RATE"),
+            d.rotate_rate,
+        )?;
+        if !(rotate_rate.is_finite() && rotate_rate > 0.0 && rotate_rate <= 1_000.0) {
+            return Err(invalid(
+                "MATERIAL_GUARD_ROTATE_RATE",
+                &rotate_rate.to_string(),
+                "must be a rate per second in (0, 1000]",
+            ));
+        }
+        let max_material_age = match get("MATERIAL_GUARD_MAX_MATERIAL_AGE_DAYS") {
+            None => None,
+            Some(v) => {
+                let days =
+                    number::<u32>("MATERIAL_GUARD_MAX_MATERIAL_AGE_DAYS", Some(v.clone()), 0)?;
+                if !(1..=3650).contains(&days) {
+                    return Err(invalid(
+                        "MATERIAL_GUARD_MAX_MATERIAL_AGE_DAYS",
+                        &v,
+                        "must be between 1 and 3650 days",
+                    ));
+                }
+                Some(Duration::from_secs(u64::from(days) * 86_400))
+            }
+        };
+        let grace_days = number::<u32>(
+            "MATERIAL_GUARD_CRYPTO_PERIOD_GRACE_DAYS",
+            get("MATERIAL_GUARD_CRYPTO_PERIOD_GRACE_DAYS"),
+            7,
+        )?;
+        if grace_days > 365 {
+            return Err(invalid(
+                "MATERIAL_GUARD_CRYPTO_PERIOD_GRACE_DAYS",
+                &grace_days.to_string(),
+                "must be at most 365",
+            ));
+        }
+        let audit_event_bus = get("MATERIAL_GUARD_AUDIT_EVENT_BUS");
+        if let Some(bus) = &audit_event_bus
+            && (bus.len() > 1600 || bus.chars().any(|c| c.is_whitespace() || c.is_control()))
+        {
+            return Err(invalid(
+                "MATERIAL_GUARD_AUDIT_EVENT_BUS",
+                bus,
+                "must be an event bus name or ARN",
+            ));
+        }
+        let metrics_namespace = match get("MATERIAL_GUARD_METRICS_NAMESPACE").as_deref() {
+            None => d.metrics_namespace,
+            Some("off") => None,
+            Some(ns)
+                if ns.len() <= 255
+                    && !ns.starts_with("AWS/")
+                    && ns
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || ".-_/#:".contains(c)) =>
+            {
+                Some(ns.to_string())
+            }
+            Some(ns) => {
+                return Err(invalid(
+                    "MATERIAL_GUARD_METRICS_NAMESPACE",
+                    ns,
+                    "must be a CloudWatch namespace (not AWS/...), or `off`",
+                ));
+            }
+        };
+        let securityhub_min_severity =
+            match get("MATERIAL_GUARD_SECURITYHUB_MIN_SEVERITY").as_deref() {
+                None | Some("OFF") => None,
+                Some(v) => Some(crate::findings::Severity::parse(v).ok_or_else(|| {
+                    invalid(
+                        "MATERIAL_GUARD_SECURITYHUB_MIN_SEVERITY",
+                        v,
+                        "must be OFF, INFORMATIONAL, LOW, MEDIUM, HIGH or CRITICAL",
+                    )
+                })?),
+            };
+        let guardduty_mappings = match get("MATERIAL_GUARD_GUARDDUTY_MAPPINGS") {
+            None => Vec::new(),
+            Some(v) => crate::findings::GuardDutyMapping::parse_list(&v)
+                .map_err(|problem| invalid("MATERIAL_GUARD_GUARDDUTY_MAPPINGS", &v, &problem))?,
+        };
+
         Ok(Config {
             region,
             account_id,
@@ -306,6 +416,13 @@ impl Config {
             max_attempts,
             deadline_margin: Duration::from_millis(margin_ms),
             call_timeout: Duration::from_millis(timeout_ms),
+            rotate_rate,
+            max_material_age,
+            crypto_period_grace: Duration::from_secs(u64::from(grace_days) * 86_400),
+            audit_event_bus,
+            metrics_namespace,
+            securityhub_min_severity,
+            guardduty_mappings,
         })
     }
 }
@@ -417,6 +534,16 @@ mod tests {
             ("MATERIAL_GUARD_MAX_ATTEMPTS", "0"),
             ("MATERIAL_GUARD_CALL_TIMEOUT_MS", "1"),
             ("MATERIAL_GUARD_SCOPE_TAG_KEY", "aws:reserved"),
+            ("MATERIAL_GUARD_ROTATE_RATE", "0"),
+            ("MATERIAL_GUARD_MAX_MATERIAL_AGE_DAYS", "0"),
+            ("MATERIAL_GUARD_CRYPTO_PERIOD_GRACE_DAYS", "1000"),
+            ("MATERIAL_GUARD_METRICS_NAMESPACE", "AWS/KMS"),
+            ("MATERIAL_GUARD_SECURITYHUB_MIN_SEVERITY", "SEVERE"),
+            (
+                "MATERIAL_GUARD_GUARDDUTY_MAPPINGS",
+                "[{\"findingType\": 3}]",
+            ),
+            ("MATERIAL_GUARD_AUDIT_EVENT_BUS", "two words"),
         ] {
             let err = from(&[("AWS_REGION", "us-east-1"), (name, value)]).unwrap_err();
             assert!(err.to_string().contains(name), "{name}={value}: {err}");

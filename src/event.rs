@@ -23,6 +23,16 @@ pub const DETAIL_TYPE_EXPIRATION: &str = "KMS Imported Key Material Expiration";
 pub const DETAIL_TYPE_CLOUDTRAIL_SERVICE: &str = "AWS Service Event via CloudTrail";
 /// `detail-type` of an EventBridge rule schedule.
 pub const DETAIL_TYPE_SCHEDULE: &str = "Scheduled Event";
+/// `detail-type` of KMS's rotation events.
+pub const DETAIL_TYPE_ROTATION: &str = "KMS CMK Rotation";
+/// `detail-type` of CloudTrail API calls through EventBridge.
+pub const DETAIL_TYPE_CLOUDTRAIL_API: &str = "AWS API Call via CloudTrail";
+/// `detail-type` of a Security Hub custom action.
+pub const DETAIL_TYPE_SECURITYHUB_ACTION: &str = "Security Hub Findings - Custom Action";
+/// `detail-type` of imported Security Hub findings.
+pub const DETAIL_TYPE_SECURITYHUB_IMPORTED: &str = "Security Hub Findings - Imported";
+/// `detail-type` of GuardDuty findings.
+pub const DETAIL_TYPE_GUARDDUTY: &str = "GuardDuty Finding";
 /// `trigger.source` recorded for direct invocations (no EventBridge envelope).
 pub const SOURCE_DIRECT: &str = "direct-invocation";
 
@@ -46,6 +56,19 @@ pub enum Trigger {
     Expiry(ExpiryNotice),
     /// Scheduled sweep over every in-scope EXTERNAL key.
     Sweep,
+    /// New material was imported as `NEW_KEY_MATERIAL`: complete the staged rotation.
+    CompleteRotation {
+        key: String,
+        key_material_id: Option<String>,
+    },
+    /// KMS rotated a key: record it for in-scope EXTERNAL keys.
+    ObserveRotation {
+        key: String,
+        previous: Option<String>,
+        current: Option<String>,
+    },
+    /// A recognised event that asks for nothing (why).
+    Nothing(String),
 }
 
 /// The key named by a KMS expiry event.
@@ -313,6 +336,133 @@ fn classify_envelope(payload: &Value, who: &Identity<'_>) -> Result<Classified, 
             );
             expiry(key.to_string(), material, provenance)
         }
+        ("aws.kms", DETAIL_TYPE_CLOUDTRAIL_API) => {
+            require_own_account(own_account, account, who, &provenance)?;
+            let d = &event.detail;
+            let name = d
+                .get("eventName")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            if name != "ImportKeyMaterial" {
+                return reject(
+                    &provenance,
+                    detail_path.field("eventName").reject(
+                        "UnsupportedEvent",
+                        format!("{:?} is not handled; only ImportKeyMaterial", short(name)),
+                    ),
+                );
+            }
+            if d.get("errorCode").is_some_and(|e| !e.is_null()) {
+                return ok(
+                    Trigger::Nothing(
+                        "the ImportKeyMaterial call failed; nothing to complete".into(),
+                    ),
+                    provenance,
+                );
+            }
+            let params = d.get("requestParameters");
+            let import_type = params
+                .and_then(|p| p.get("importType"))
+                .and_then(Value::as_str);
+            if import_type != Some("NEW_KEY_MATERIAL") {
+                return ok(
+                    Trigger::Nothing(format!(
+                        "ImportKeyMaterial with importType {:?}: no rotation to complete",
+                        import_type.map(short)
+                    )),
+                    provenance,
+                );
+            }
+            let Some(key) = params.and_then(|p| p.get("keyId")).and_then(Value::as_str) else {
+                return reject(
+                    &provenance,
+                    detail_path
+                        .field("requestParameters.keyId")
+                        .reject("MissingField", "is required"),
+                );
+            };
+            let material = optional_material(
+                d.get("responseElements")
+                    .and_then(|r| r.get("keyMaterialId")),
+                &detail_path.field("responseElements.keyMaterialId"),
+            );
+            match material {
+                Ok(key_material_id) => ok(
+                    Trigger::CompleteRotation {
+                        key: key.to_string(),
+                        key_material_id,
+                    },
+                    provenance,
+                ),
+                Err(rejection) => reject(&provenance, rejection),
+            }
+        }
+        ("aws.kms", DETAIL_TYPE_ROTATION) => {
+            require_own_account(own_account, account, who, &provenance)?;
+            let d = &event.detail;
+            let Some(key_id) = d.get("key-id").and_then(Value::as_str) else {
+                return reject(
+                    &provenance,
+                    detail_path
+                        .field("key-id")
+                        .reject("MissingField", "is required"),
+                );
+            };
+            if d.get("key-origin")
+                .and_then(Value::as_str)
+                .is_some_and(|o| o != "EXTERNAL")
+            {
+                return ok(
+                    Trigger::Nothing("rotation of a key whose origin is not EXTERNAL".into()),
+                    provenance,
+                );
+            }
+            let key = match event.resources.as_deref() {
+                Some([arn, ..]) if arn.ends_with(&format!("key/{key_id}")) => arn.clone(),
+                _ => key_id.to_string(),
+            };
+            let previous = optional_material(
+                d.get("previous-key-material-id"),
+                &detail_path.field("previous-key-material-id"),
+            );
+            let current = optional_material(
+                d.get("current-key-material-id"),
+                &detail_path.field("current-key-material-id"),
+            );
+            match (previous, current) {
+                (Ok(previous), Ok(current)) => ok(
+                    Trigger::ObserveRotation {
+                        key,
+                        previous,
+                        current,
+                    },
+                    provenance,
+                ),
+                (Err(r), _) | (_, Err(r)) => reject(&provenance, r),
+            }
+        }
+        (
+            "aws.securityhub",
+            dt @ (DETAIL_TYPE_SECURITYHUB_ACTION | DETAIL_TYPE_SECURITYHUB_IMPORTED),
+        ) => {
+            require_trusted_account(own_account, account, who, &provenance)?;
+            let custom = dt == DETAIL_TYPE_SECURITYHUB_ACTION;
+            match crate::findings::security_hub(
+                &event.detail,
+                custom,
+                who.config.securityhub_min_severity,
+            ) {
+                Ok(decision) => ok(findings_trigger(decision), provenance),
+                Err(rejection) => reject(&provenance, rejection),
+            }
+        }
+        ("aws.guardduty", DETAIL_TYPE_GUARDDUTY) => {
+            require_trusted_account(own_account, account, who, &provenance)?;
+            match crate::findings::guardduty(&event.detail, &who.config.guardduty_mappings) {
+                Ok(decision) => ok(findings_trigger(decision), provenance),
+                Err(rejection) => reject(&provenance, rejection),
+            }
+        }
         ("aws.events", DETAIL_TYPE_SCHEDULE) => {
             require_own_account(own_account, account, who, &provenance)?;
             Ok(Classified {
@@ -333,6 +483,44 @@ fn classify_envelope(payload: &Value, who: &Identity<'_>) -> Result<Classified, 
             ),
         ),
     }
+}
+
+fn ok(trigger: Trigger, provenance: Provenance) -> Result<Classified, Box<Rejected>> {
+    Ok(Classified {
+        trigger,
+        provenance,
+    })
+}
+
+fn findings_trigger(decision: crate::findings::FindingsDecision) -> Trigger {
+    match decision {
+        crate::findings::FindingsDecision::Revoke(req) => Trigger::Revoke(req),
+        crate::findings::FindingsDecision::Nothing(why) => Trigger::Nothing(why),
+    }
+}
+
+/// Findings may come from the own account or a trusted one (a delegated administrator).
+fn require_trusted_account(
+    own: bool,
+    account: &str,
+    who: &Identity<'_>,
+    provenance: &Provenance,
+) -> Result<(), Box<Rejected>> {
+    if own || who.config.trusted_accounts.iter().any(|a| a == account) {
+        return Ok(());
+    }
+    Err(Box::new(Rejected {
+        rejection: Rejection::new(
+            "account",
+            "AccountNotTrusted",
+            format!(
+                "findings from account {account} are not trusted; only the function's own account {} and \
+                 MATERIAL_GUARD_TRUSTED_ACCOUNTS",
+                who.account
+            ),
+        ),
+        provenance: provenance.clone(),
+    }))
 }
 
 fn require_own_account(

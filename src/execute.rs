@@ -17,6 +17,7 @@ use crate::audit::{Action, Outcome, rfc3339};
 use crate::config::{Config, REVOKE_AT_TAG_KEY};
 use crate::guardrails::{self, StateDecision};
 use crate::kms::{self, Deadline, ErrorClass, KmsError, RetryPolicy, Trace, codes};
+use crate::lifecycle::Lifecycle;
 use crate::pacing::Pacer;
 use crate::request::{KeyRef, RequestedKey, short};
 
@@ -36,11 +37,19 @@ pub struct KeyFacts {
     pub state_after: Option<String>,
     pub valid_to: Option<DateTime<Utc>>,
     pub tags: Vec<(String, String)>,
-    /// A per-key reason overriding the request's (scheduled revocations).
+    /// A per-key reason overriding the request's (scheduled revocations, findings).
     pub reason: Option<String>,
+    /// A per-key incident overriding the request's (one finding per key).
+    pub incident_id: Option<String>,
+    /// The material current before a rotation.
+    pub previous_key_material_id: Option<String>,
+    /// The key's materials (ListKeyRotations), when listed.
+    pub materials: Option<Vec<crate::audit::Material>>,
+    /// `CreationDate` from DescribeKey (age of a never-rotated material).
+    pub created: Option<DateTime<Utc>>,
     pub trace: Trace,
     pub started: Instant,
-    described_at: Option<Instant>,
+    pub(crate) described_at: Option<Instant>,
 }
 
 impl KeyFacts {
@@ -59,6 +68,10 @@ impl KeyFacts {
             valid_to: None,
             tags: Vec::new(),
             reason: None,
+            incident_id: None,
+            previous_key_material_id: None,
+            materials: None,
+            created: None,
             trace: Trace::default(),
             started: Instant::now(),
             described_at: None,
@@ -81,16 +94,15 @@ impl KeyFacts {
             self.account = Some(a.to_string());
         }
         self.state = md.key_state().cloned();
-        self.valid_to = md
-            .valid_to()
-            .and_then(|t| DateTime::from_timestamp(t.secs(), t.subsec_nanos()));
+        self.valid_to = md.valid_to().and_then(to_chrono);
+        self.created = md.creation_date().and_then(to_chrono);
         if self.key_material_id.is_none() {
             self.key_material_id = md.current_key_material_id().map(str::to_string);
         }
         self.described_at = Some(Instant::now());
     }
 
-    fn state_name(&self) -> Option<String> {
+    pub(crate) fn state_name(&self) -> Option<String> {
         self.state.as_ref().map(|s| s.as_str().to_string())
     }
 
@@ -134,6 +146,11 @@ impl KeyFacts {
     }
 }
 
+/// An AWS SDK time as chrono.
+pub fn to_chrono(t: &aws_sdk_kms::primitives::DateTime) -> Option<DateTime<Utc>> {
+    DateTime::from_timestamp(t.secs(), t.subsec_nanos())
+}
+
 /// How one key ended.
 #[derive(Debug, Clone)]
 pub struct KeyResult {
@@ -165,28 +182,30 @@ pub struct Run {
 }
 
 impl Run {
-    fn has_time(&self) -> bool {
+    pub(crate) fn has_time(&self) -> bool {
         self.deadline.allows(self.retry.margin)
     }
 }
 
-/// What the scheduled sweep found.
-#[derive(Debug, Default)]
-pub struct SweepFindings {
-    /// Keys reported without a delete (expiring soon, malformed tags, refusals, errors).
-    pub reports: Vec<KeyResult>,
-    /// Keys whose `revoke-at` time has passed and that are eligible for deletion.
-    pub due: Vec<KeyFacts>,
-    /// EXTERNAL keys examined.
-    pub examined: usize,
+/// What the scheduled sweep found for one key.
+#[derive(Debug)]
+pub enum ScanFinding {
+    /// Reported without a change (expiring soon, rotation due, malformed tags, refusals, errors).
+    Report(KeyResult),
+    /// `revoke-at` has passed, or the crypto-period and its grace: revoke (paced, blast radius).
+    Revoke(KeyFacts),
+    /// A staged material waits and the key opted into automatic rotation completion.
+    Rotate(KeyFacts),
 }
 
 /// The long-lived execution engine: the KMS client, the delete pacer and the per-key single
 /// flight shared by every invocation of the process.
 pub struct Executor {
-    kms: Client,
-    config: Arc<Config>,
+    pub(crate) kms: Client,
+    pub(crate) config: Arc<Config>,
     pacer: Pacer,
+    /// RotateKeyOnDemand is limited to 5/s per account and Region.
+    pub(crate) rotate_pacer: Pacer,
     flights: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     /// Keys whose material this process deleted, and when.
     deleted: Mutex<HashMap<String, Instant>>,
@@ -197,6 +216,7 @@ impl Executor {
         let pacer = Pacer::new(config.delete_rate);
         Executor {
             kms,
+            rotate_pacer: Pacer::new(config.rotate_rate),
             config,
             pacer,
             flights: Mutex::new(HashMap::new()),
@@ -209,7 +229,7 @@ impl Executor {
         &self.pacer
     }
 
-    async fn describe(
+    pub(crate) async fn describe(
         &self,
         run: &Run,
         f: &mut KeyFacts,
@@ -228,7 +248,7 @@ impl Executor {
         Ok(md)
     }
 
-    async fn load_tags(&self, run: &Run, f: &mut KeyFacts) -> Result<(), KmsError> {
+    pub(crate) async fn load_tags(&self, run: &Run, f: &mut KeyFacts) -> Result<(), KmsError> {
         let id = f
             .arn
             .clone()
@@ -260,7 +280,7 @@ impl Executor {
         Ok(())
     }
 
-    fn in_scope(&self, f: &KeyFacts) -> bool {
+    pub(crate) fn in_scope(&self, f: &KeyFacts) -> bool {
         guardrails::in_scope(
             &self.config.scope,
             f.tags.iter().map(|(k, v)| (k.as_str(), v.as_str())),
@@ -272,6 +292,10 @@ impl Executor {
     /// ARNs of another account or Region.
     pub async fn resolve(&self, run: &Run, requested: &RequestedKey, action: Action) -> Step {
         let mut f = KeyFacts::new(action, Some(requested.raw.clone()));
+        if let Some(ctx) = &requested.context {
+            f.incident_id = Some(ctx.incident_id.clone());
+            f.reason = Some(ctx.reason.clone());
+        }
         let parsed = match &requested.parsed {
             Ok(k) => k,
             Err(problem) => {
@@ -430,24 +454,19 @@ impl Executor {
     }
 
     /// Examines one listed key for the scheduled sweep.
-    pub async fn scan(
-        &self,
-        run: &Run,
-        listed: &str,
-        now: DateTime<Utc>,
-    ) -> Option<Result<KeyResult, KeyFacts>> {
+    pub async fn scan(&self, run: &Run, listed: &str, now: DateTime<Utc>) -> Option<ScanFinding> {
         let mut f = KeyFacts::new(Action::Sweep, Some(listed.to_string()));
         let md = match self.describe(run, &mut f, listed).await {
             Ok(md) => md,
             Err(e) if e.code == codes::NOT_FOUND => return None,
-            Err(e) => return Some(Ok(f.kms_error(e))),
+            Err(e) => return Some(ScanFinding::Report(f.kms_error(e))),
         };
         if md.origin() != Some(&OriginType::External) {
             return None;
         }
         f.state_before = f.state_name();
         if let Err(e) = self.load_tags(run, &mut f).await {
-            return Some(Ok(f.kms_error(e)));
+            return Some(ScanFinding::Report(f.kms_error(e)));
         }
         let in_scope = self.in_scope(&f);
         let revoke_at = f
@@ -460,7 +479,7 @@ impl Executor {
                 Ok(t) => t.with_timezone(&Utc),
                 Err(e) => {
                     f.state_after = f.state_name();
-                    return Some(Ok(f.fail(
+                    return Some(ScanFinding::Report(f.fail(
                         Outcome::InvalidRevokeAt,
                         "InvalidRevokeAt",
                         format!(
@@ -477,15 +496,15 @@ impl Executor {
                     rfc3339(when)
                 ));
                 if !in_scope {
-                    return Some(Ok(f.finish(Outcome::RefusedOutOfScope)));
+                    return Some(ScanFinding::Report(f.finish(Outcome::RefusedOutOfScope)));
                 }
                 return match guardrails::decide_state(f.state.as_ref()) {
-                    StateDecision::Delete => Some(Err(f)),
+                    StateDecision::Delete => Some(ScanFinding::Revoke(f)),
                     // Already revoked or pending deletion: reported when it happened, not every sweep.
                     StateDecision::Done(_) => None,
                     StateDecision::NotReady | StateDecision::Unsupported => {
                         let state = f.state_name().unwrap_or_default();
-                        Some(Ok(f.fail(
+                        Some(ScanFinding::Report(f.fail(
                             Outcome::FailedRetryable,
                             "KeyNotReady",
                             format!("key is {state}; the next sweep retries"),
@@ -495,16 +514,22 @@ impl Executor {
             }
         }
         let usable = matches!(f.state, Some(KeyState::Enabled) | Some(KeyState::Disabled));
-        if in_scope
-            && usable
-            && let Some(valid_to) = f.valid_to
-        {
+        if !(in_scope && usable) {
+            return None;
+        }
+        let mut f = match self.lifecycle_check(run, f, now).await {
+            Lifecycle::Nothing(f) => f,
+            Lifecycle::Report(r) => return Some(ScanFinding::Report(r)),
+            Lifecycle::Rotate(f) => return Some(ScanFinding::Rotate(f)),
+            Lifecycle::Revoke(f) => return Some(ScanFinding::Revoke(f)),
+        };
+        if let Some(valid_to) = f.valid_to {
             let window = chrono::Duration::from_std(self.config.expiry_warning)
                 .unwrap_or(chrono::Duration::days(14));
             if valid_to > now && valid_to <= now + window {
                 f.state_after = f.state_name();
                 let days = (valid_to - now).num_hours() as f64 / 24.0;
-                return Some(Ok(f.fail(
+                return Some(ScanFinding::Report(f.fail(
                     Outcome::ExpiringSoon,
                     "MaterialExpiringSoon",
                     format!(
@@ -675,28 +700,34 @@ impl Executor {
         let verified = self.describe(run, &mut f, arn).await;
         // Keep the id of the material that was deleted, not the key's current one.
         f.key_material_id = deleted_material;
-        match verified {
+        let verified = match verified {
             Ok(_) => {
                 f.state_after = f.state_name();
                 match f.state {
                     Some(KeyState::PendingImport) | Some(KeyState::PendingDeletion) => {
-                        f.finish(Outcome::Revoked)
+                        Ok(Outcome::Revoked)
                     }
                     Some(KeyState::Enabled) | Some(KeyState::Disabled)
                         if run.key_material_id.is_some() =>
                     {
-                        f.finish(Outcome::MaterialDeleted)
+                        Ok(Outcome::MaterialDeleted)
                     }
                     _ => {
                         let state = f.state_name().unwrap_or_default();
-                        f.fail(
+                        return f.fail(
                             Outcome::FailedRetryable,
                             "VerificationFailed",
                             format!("after the delete the key is {state}, expected PendingImport"),
-                        )
+                        );
                     }
                 }
             }
+            Err(e) => Err(e),
+        };
+        // Which material was deleted, which remain: for the responder.
+        self.attach_materials(run, &mut f).await;
+        match verified {
+            Ok(outcome) => f.finish(outcome),
             Err(e) => f.fail(
                 Outcome::RevokedUnverified,
                 e.code,

@@ -1,7 +1,7 @@
 //! One invocation, end to end: event -> request -> guardrails -> KMS -> audit -> response.
 
 use std::collections::HashSet;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
 use futures_util::StreamExt;
@@ -12,7 +12,7 @@ use tracing::Instrument;
 use crate::audit::{Action, AuditRecord, AuditSink, LOG_TYPE, Outcome, SCHEMA, rfc3339};
 use crate::config::Config;
 use crate::event::{self, Classified, Identity, Provenance, Trigger};
-use crate::execute::{Executor, KeyFacts, KeyResult, Run, Step};
+use crate::execute::{Executor, KeyFacts, KeyResult, Run, ScanFinding, Step};
 use crate::guardrails;
 use crate::kms::{Deadline, RetryPolicy, Trace};
 use crate::request::{Rejection, RevocationRequest};
@@ -50,6 +50,7 @@ impl Invocation {
 
 /// The request-level fields every record of an invocation shares.
 struct RecordContext<'a> {
+    collected: &'a Mutex<Vec<AuditRecord>>,
     inv: &'a Invocation,
     provenance: &'a Provenance,
     dry_run: bool,
@@ -63,6 +64,7 @@ pub struct Guard {
     config: Arc<Config>,
     exec: Executor,
     sink: Arc<dyn AuditSink>,
+    metrics: crate::metrics::MetricsWriter,
     now: Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>,
 }
 
@@ -74,6 +76,7 @@ impl Guard {
             exec: Executor::new(kms, config.clone()),
             config,
             sink,
+            metrics: crate::metrics::stdout_writer(),
             now: Arc::new(Utc::now),
         }
     }
@@ -81,6 +84,12 @@ impl Guard {
     /// Replaces the wall clock (tests of time-dependent sweeps).
     pub fn with_clock(mut self, now: impl Fn() -> DateTime<Utc> + Send + Sync + 'static) -> Self {
         self.now = Arc::new(now);
+        self
+    }
+
+    /// Replaces where EMF metric lines go (stdout by default).
+    pub fn with_metrics_writer(mut self, writer: crate::metrics::MetricsWriter) -> Self {
+        self.metrics = writer;
         self
     }
 
@@ -110,16 +119,32 @@ impl Guard {
         inv: &Invocation,
     ) -> Result<Summary, GuardError> {
         let span = tracing::info_span!("invocation", request_id = %inv.request_id);
-        self.dispatch(payload, inv).instrument(span).await
+        let collected = Mutex::new(Vec::new());
+        let result = self
+            .dispatch(payload, inv, &collected)
+            .instrument(span)
+            .await;
+        // Metrics and published records, also when the invocation fails.
+        let records = collected.into_inner().unwrap_or_else(|p| p.into_inner());
+        if let Some(ns) = &self.config.metrics_namespace {
+            crate::metrics::publish(ns, &records, &self.metrics);
+        }
+        self.sink.flush().await;
+        result
     }
 
-    async fn dispatch(&self, payload: &Value, inv: &Invocation) -> Result<Summary, GuardError> {
+    async fn dispatch(
+        &self,
+        payload: &Value,
+        inv: &Invocation,
+        collected: &Mutex<Vec<AuditRecord>>,
+    ) -> Result<Summary, GuardError> {
         let account = match self.own_account(inv) {
             Some(a) => a,
             None => {
                 let provenance = Provenance::default();
-                let ctx = self.ctx(inv, &provenance, false, None);
-                let record = self.record(
+                let ctx = self.ctx(collected, inv, &provenance, false, None);
+                self.emit(
                     &ctx,
                     &KeyFacts::new(Action::Revoke, None).fail(
                         Outcome::Rejected,
@@ -127,7 +152,6 @@ impl Guard {
                         GuardError::UnknownAccount.to_string(),
                     ),
                 );
-                self.sink.emit(&record);
                 return Err(GuardError::UnknownAccount);
             }
         };
@@ -141,7 +165,7 @@ impl Guard {
         } = match event::classify(payload, &who) {
             Ok(c) => c,
             Err(rejected) => {
-                return Err(self.reject(inv, &rejected.provenance, rejected.rejection));
+                return Err(self.reject(collected, inv, &rejected.provenance, rejected.rejection));
             }
         };
         tracing::info!(
@@ -151,7 +175,10 @@ impl Guard {
             "event accepted"
         );
         match trigger {
-            Trigger::Revoke(req) => self.revoke(inv, &provenance, &account, req).await,
+            Trigger::Revoke(req) => {
+                self.revoke(collected, inv, &provenance, &account, req)
+                    .await
+            }
             Trigger::Expiry(notice) => {
                 let run = self.run(inv, &account, false, None);
                 let result = self
@@ -163,11 +190,55 @@ impl Guard {
                         notice.key_material_id.clone(),
                     )
                     .await;
-                let ctx = self.ctx(inv, &provenance, false, None);
+                let ctx = self.ctx(collected, inv, &provenance, false, None);
                 self.emit(&ctx, &result);
                 self.finish(inv, Action::ObserveExpiry, false, None, vec![result], None)
             }
-            Trigger::Sweep => self.sweep(inv, &provenance, &account).await,
+            Trigger::Sweep => self.sweep(collected, inv, &provenance, &account).await,
+            Trigger::CompleteRotation {
+                key,
+                key_material_id,
+            } => {
+                let dry_run = self.config.dry_run;
+                let run = self.run(inv, &account, dry_run, None);
+                let result = self
+                    .exec
+                    .complete_rotation(&run, &key, key_material_id)
+                    .await;
+                let ctx = self.ctx(collected, inv, &provenance, dry_run, None);
+                self.emit(&ctx, &result);
+                self.finish(inv, Action::Rotate, dry_run, None, vec![result], None)
+            }
+            Trigger::ObserveRotation {
+                key,
+                previous,
+                current,
+            } => {
+                let run = self.run(inv, &account, false, None);
+                let ctx = self.ctx(collected, inv, &provenance, false, None);
+                let results: Vec<KeyResult> = self
+                    .exec
+                    .observe_rotation(&run, &key, previous, current)
+                    .await
+                    .into_iter()
+                    .collect();
+                for r in &results {
+                    self.emit(&ctx, r);
+                }
+                self.finish(inv, Action::ObserveRotation, false, None, results, None)
+            }
+            Trigger::Nothing(why) => {
+                tracing::info!(why = %why, "event accepted; nothing to do");
+                let mut summary = Summary::new(
+                    &inv.request_id,
+                    Action::Revoke,
+                    self.config.dry_run,
+                    None,
+                    &[],
+                );
+                summary.note = Some(why);
+                Ok(summary)
+            }
         }
     }
 
@@ -201,12 +272,14 @@ impl Guard {
 
     fn ctx<'a>(
         &self,
+        collected: &'a Mutex<Vec<AuditRecord>>,
         inv: &'a Invocation,
         provenance: &'a Provenance,
         dry_run: bool,
         req: Option<&'a RevocationRequest>,
     ) -> RecordContext<'a> {
         RecordContext {
+            collected,
             inv,
             provenance,
             dry_run,
@@ -218,12 +291,13 @@ impl Guard {
 
     fn reject(
         &self,
+        collected: &Mutex<Vec<AuditRecord>>,
         inv: &Invocation,
         provenance: &Provenance,
         rejection: Rejection,
     ) -> GuardError {
         tracing::warn!(location = %rejection.location, code = rejection.code, problem = %rejection.problem, "event rejected");
-        let ctx = self.ctx(inv, provenance, self.config.dry_run, None);
+        let ctx = self.ctx(collected, inv, provenance, self.config.dry_run, None);
         let result = KeyFacts::new(Action::Revoke, None).fail(
             Outcome::Rejected,
             rejection.code,
@@ -235,6 +309,7 @@ impl Guard {
 
     async fn revoke(
         &self,
+        collected: &Mutex<Vec<AuditRecord>>,
         inv: &Invocation,
         provenance: &Provenance,
         account: &str,
@@ -242,7 +317,7 @@ impl Guard {
     ) -> Result<Summary, GuardError> {
         let dry_run = req.dry_run || self.config.dry_run;
         let run = self.run(inv, account, dry_run, req.key_material_id.clone());
-        let ctx = self.ctx(inv, provenance, dry_run, Some(&req));
+        let ctx = self.ctx(collected, inv, provenance, dry_run, Some(&req));
         let limit = self.config.blast_radius;
 
         // Blast radius, before any KMS call, on the keys named explicitly.
@@ -402,13 +477,14 @@ impl Guard {
 
     async fn sweep(
         &self,
+        collected: &Mutex<Vec<AuditRecord>>,
         inv: &Invocation,
         provenance: &Provenance,
         account: &str,
     ) -> Result<Summary, GuardError> {
         let dry_run = self.config.dry_run;
         let run = self.run(inv, account, dry_run, None);
-        let ctx = self.ctx(inv, provenance, dry_run, None);
+        let ctx = self.ctx(collected, inv, provenance, dry_run, None);
         let now = (self.now)();
         let mut trace = Trace::default();
         let listed = match self.exec.list_keys(&run, &mut trace).await {
@@ -422,7 +498,7 @@ impl Guard {
             }
         };
         let examined = listed.len();
-        let scanned: Vec<(usize, Result<KeyResult, KeyFacts>)> =
+        let scanned: Vec<(usize, ScanFinding)> =
             futures_util::stream::iter(listed.into_iter().enumerate())
                 .map(|(i, arn)| {
                     let run = &run;
@@ -436,15 +512,28 @@ impl Guard {
         scanned.sort_by_key(|(i, _)| *i);
         let mut results = Vec::new();
         let mut due = Vec::new();
+        let mut rotations = Vec::new();
         for (_, s) in scanned {
             match s {
-                Ok(report) => {
+                ScanFinding::Report(report) => {
                     self.emit(&ctx, &report);
                     results.push(report);
                 }
-                Err(f) => due.push(f),
+                ScanFinding::Revoke(f) => due.push(f),
+                ScanFinding::Rotate(f) => rotations.push(f),
             }
         }
+        // Staged rotations of opted-in keys, paced at the RotateKeyOnDemand quota.
+        let rotated: Vec<KeyResult> = futures_util::stream::iter(rotations)
+            .map(|f| {
+                let run = &run;
+                async move { self.exec.rotate(run, f, None).await }
+            })
+            .buffer_unordered(self.config.concurrency)
+            .inspect(|r| self.emit(&ctx, r))
+            .collect()
+            .await;
+        results.extend(rotated);
         if guardrails::check_blast_radius(due.len(), self.config.blast_radius).is_err() {
             let count = due.len();
             for f in due {
@@ -502,7 +591,11 @@ impl Guard {
             error_code = result.error_code.as_deref().unwrap_or_default(),
             "key done"
         );
-        self.sink.emit(&self.record(ctx, result));
+        let record = self.record(ctx, result);
+        self.sink.emit(&record);
+        if let Ok(mut c) = ctx.collected.lock() {
+            c.push(record);
+        }
     }
 
     fn record(&self, ctx: &RecordContext<'_>, r: &KeyResult) -> AuditRecord {
@@ -525,7 +618,10 @@ impl Guard {
             state_after: f.state_after.clone(),
             valid_to: f.valid_to.map(rfc3339),
             reason: f.reason.clone().or_else(|| ctx.reason.map(str::to_string)),
-            incident_id: ctx.incident_id.map(str::to_string),
+            incident_id: f
+                .incident_id
+                .clone()
+                .or_else(|| ctx.incident_id.map(str::to_string)),
             requested_by: ctx.requested_by.map(str::to_string),
             trigger: ctx.provenance.clone(),
             function_request_id: ctx.inv.request_id.clone(),
@@ -535,6 +631,8 @@ impl Guard {
             duration_ms: r.duration.as_millis() as u64,
             error_code: r.error_code.clone(),
             error_message: r.error_message.clone(),
+            previous_key_material_id: f.previous_key_material_id.clone(),
+            materials: f.materials.clone(),
         }
     }
 }

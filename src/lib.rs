@@ -12,10 +12,14 @@ pub mod audit;
 pub mod config;
 pub mod event;
 pub mod execute;
+pub mod findings;
 pub mod guardrails;
 pub mod handler;
 pub mod kms;
+pub mod lifecycle;
+pub mod metrics;
 pub mod pacing;
+pub mod publish;
 pub mod request;
 pub mod response;
 

@@ -3,6 +3,8 @@
 
 use std::sync::Arc;
 
+use kms_material_guard::audit::{AuditSink, Tee};
+use kms_material_guard::publish::EventBridgeSink;
 use kms_material_guard::{Config, Guard, StdoutSink};
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 use serde_json::Value;
@@ -21,7 +23,17 @@ async fn main() -> Result<(), Error> {
         .load()
         .await;
     let kms = kms_material_guard::kms_client(&sdk, &config);
-    let guard = Arc::new(Guard::new(kms, config, Arc::new(StdoutSink)));
+    let sink: Arc<dyn AuditSink> = match &config.audit_event_bus {
+        Some(bus) => Arc::new(Tee(vec![
+            Arc::new(StdoutSink),
+            Arc::new(EventBridgeSink::new(
+                aws_sdk_eventbridge::Client::new(&sdk),
+                bus.clone(),
+            )),
+        ])),
+        None => Arc::new(StdoutSink),
+    };
+    let guard = Arc::new(Guard::new(kms, config, sink));
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
         let guard = guard.clone();
         async move { guard.handle(event).await }

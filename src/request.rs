@@ -69,6 +69,15 @@ pub struct RevocationRequest {
 pub struct RequestedKey {
     pub raw: String,
     pub parsed: Result<KeyRef, String>,
+    /// Per-key provenance (the finding that named the key), overriding the request's.
+    pub context: Option<KeyContext>,
+}
+
+/// The incident and reason of one key, when they differ per key (Security Hub findings).
+#[derive(Debug, Clone, PartialEq)]
+pub struct KeyContext {
+    pub incident_id: String,
+    pub reason: String,
 }
 
 /// A KMS key identifier, syntactically validated (no KMS call).
@@ -384,6 +393,7 @@ pub fn parse_request(value: &Value, path: &Path) -> Result<RevocationRequest, Re
                     keys.push(RequestedKey {
                         raw: raw.clone(),
                         parsed,
+                        context: None,
                     });
                 }
             }

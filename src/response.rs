@@ -44,6 +44,8 @@ pub struct Summary {
     /// EXTERNAL keys the sweep examined (`null` for other actions).
     pub keys_examined: Option<usize>,
     pub results: Vec<ResultLine>,
+    /// Why nothing was done, for recognised events that select no key.
+    pub note: Option<String>,
 }
 
 impl Summary {
@@ -74,6 +76,7 @@ impl Summary {
                     error_code: r.error_code.clone(),
                 })
                 .collect(),
+            note: None,
         }
     }
 

@@ -145,10 +145,15 @@ async fn incident_sample_revokes_both_named_aliases() {
     }
     assert_eq!(b.state(&other), KeyState::Enabled);
     assert_eq!(b.deletes(&other), 0);
-    // AND each record carries the KMS request ids (describe, tags, delete, verify)
+    // AND each record carries the KMS request ids (describe, tags, delete, verify, list materials)
+    // and names the key's materials: the deleted one is PENDING_IMPORT
     for r in &records {
-        assert_eq!(r.kms_request_ids.len(), 4, "{r:?}");
-        assert_eq!(r.attempts, 4);
+        assert_eq!(r.kms_request_ids.len(), 5, "{r:?}");
+        assert_eq!(r.attempts, 5);
+        let materials = r.materials.as_ref().expect("materials listed");
+        assert_eq!(materials.len(), 1);
+        assert_eq!(materials[0].import_state.as_deref(), Some("PENDING_IMPORT"));
+        assert_eq!(materials[0].key_material_id, r.key_material_id);
         assert_eq!(r.trigger.source.as_deref(), Some("incident-response"));
         assert_eq!(
             r.trigger.event_id.as_deref(),

@@ -202,8 +202,29 @@ fn no_sdk_retries(c: aws_sdk_kms::config::Builder) -> aws_sdk_kms::config::Build
     c.retry_config(aws_sdk_kms::config::retry::RetryConfig::disabled())
 }
 
+/// ListKeyRotations (the materials listed in records after a revocation): one CURRENT material.
+fn materials_rule() -> Rule {
+    use aws_sdk_kms::operation::list_key_rotations::ListKeyRotationsOutput;
+    use aws_sdk_kms::types::{ImportState, KeyMaterialState, RotationsListEntry};
+    mock!(Client::list_key_rotations).then_compute_output(|_| {
+        ListKeyRotationsOutput::builder()
+            .rotations(
+                RotationsListEntry::builder()
+                    .key_material_id(MATERIAL)
+                    .key_material_state(KeyMaterialState::Current)
+                    .import_state(ImportState::PendingImport)
+                    .build(),
+            )
+            .truncated(false)
+            .build()
+    })
+}
+
 fn client(rules: &[&Rule]) -> Client {
-    mock_client!(aws_sdk_kms, RuleMode::MatchAny, rules, no_sdk_retries)
+    let materials = materials_rule();
+    let mut all: Vec<&Rule> = rules.to_vec();
+    all.push(&materials);
+    mock_client!(aws_sdk_kms, RuleMode::MatchAny, all, no_sdk_retries)
 }
 
 async fn run(rules: &[&Rule], payload: Value) -> (Result<Summary, GuardError>, Vec<AuditRecord>) {
@@ -253,7 +274,11 @@ async fn enabled_key_is_revoked_and_verified() {
     assert_eq!(r.key_material_id.as_deref(), Some(MATERIAL));
     assert_eq!(r.incident_id.as_deref(), Some("INC-T"));
     assert_eq!(r.requested_by.as_deref(), Some("tester"));
-    assert_eq!(r.attempts, 4, "describe, tags, delete, verify");
+    assert_eq!(
+        r.attempts, 5,
+        "describe, tags, delete, verify, list materials"
+    );
+    assert_eq!(r.materials.as_ref().map(Vec::len), Some(1));
     assert!(!r.dry_run);
 }
 
@@ -846,15 +871,7 @@ async fn the_deadline_defers_keys_not_yet_deleted() {
     let t1 = in_scope(ID);
     let t2 = in_scope(ID2);
     let del = delete_ok(ID);
-    let (guard, sink) = guard(
-        mock_client!(
-            aws_sdk_kms,
-            RuleMode::MatchAny,
-            &[&d1, &d2, &t1, &t2, &del],
-            no_sdk_retries
-        ),
-        cfg.clone(),
-    );
+    let (guard, sink) = guard(client(&[&d1, &d2, &t1, &t2, &del]), cfg.clone());
     let mut inv = Invocation::local("req-deadline");
     inv.deadline = Deadline::after(cfg.deadline_margin + Duration::from_millis(500));
     // WHEN the request runs
@@ -924,12 +941,7 @@ async fn tag_selector_revokes_every_matching_in_scope_external_key() {
         ],
     );
     let del = delete_ok(ID);
-    let kms = mock_client!(
-        aws_sdk_kms,
-        RuleMode::MatchAny,
-        &[&l, &d1, &d2, &d3, &t1, &t2, &t3, &del],
-        no_sdk_retries
-    );
+    let kms = client(&[&l, &d1, &d2, &d3, &t1, &t2, &t3, &del]);
     let (guard, sink) = guard(kms, config());
     // WHEN the selector runs
     let summary = guard
@@ -966,12 +978,7 @@ async fn tag_selector_over_the_blast_radius_deletes_nothing() {
             ("kms-material-guard:revocable", "true"),
         ],
     );
-    let kms = mock_client!(
-        aws_sdk_kms,
-        RuleMode::MatchAny,
-        &[&l, &d1, &d2, &t1, &t2],
-        no_sdk_retries
-    );
+    let kms = client(&[&l, &d1, &d2, &t1, &t2]);
     let (guard, sink) = guard(kms, cfg);
     let err = guard
         .handle_payload(&tag_request(), &Invocation::local("r"))
@@ -1029,12 +1036,8 @@ async fn sweep(rules: &[&Rule], now: &str) -> (Result<Summary, GuardError>, Vec<
         .expect("time")
         .with_timezone(&chrono::Utc);
     let sink = std::sync::Arc::new(MemorySink::new());
-    let guard = kms_material_guard::Guard::new(
-        mock_client!(aws_sdk_kms, RuleMode::MatchAny, rules, no_sdk_retries),
-        config(),
-        sink.clone(),
-    )
-    .with_clock(move || now);
+    let guard = kms_material_guard::Guard::new(client(rules), config(), sink.clone())
+        .with_clock(move || now);
     let result = guard
         .handle_payload(
             &common::event("scheduled-sweep.json"),

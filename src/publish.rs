@@ -1,0 +1,145 @@
+//! Step 6 (continued): publishing audit records to an EventBridge bus.
+//!
+//! Each record becomes an event `source: kms-material-guard`, `detail-type: Key Material Audit
+//! Record`, `detail`: the record itself, `resources`: the key ARN; a SIEM, a ticketing system or the
+//! key custodians' import pipeline subscribes with a rule (for example on
+//! `detail.outcome: ["rotation_due", "expiring_soon", "expired"]`). Records are buffered during
+//! the invocation and sent (PutEvents, 10 per call) before it returns; failed entries are retried
+//! with backoff. Publishing never fails a revocation and never replaces the stdout record.
+
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use aws_sdk_eventbridge::types::PutEventsRequestEntry;
+
+use crate::audit::{AuditRecord, AuditSink};
+
+/// `source` of published audit records.
+pub const EVENT_SOURCE: &str = "kms-material-guard";
+/// `detail-type` of published audit records.
+pub const EVENT_DETAIL_TYPE: &str = "Key Material Audit Record";
+/// Attempts per batch (the first plus retries of failed entries).
+pub const MAX_ATTEMPTS: u32 = 4;
+
+/// Buffers records and publishes them on `flush`.
+pub struct EventBridgeSink {
+    client: aws_sdk_eventbridge::Client,
+    bus: String,
+    buffer: Mutex<Vec<(String, Option<String>)>>,
+    published: AtomicU64,
+    lost: AtomicU64,
+}
+
+impl EventBridgeSink {
+    /// Publishes to `bus` (a name or ARN).
+    pub fn new(client: aws_sdk_eventbridge::Client, bus: impl Into<String>) -> Self {
+        EventBridgeSink {
+            client,
+            bus: bus.into(),
+            buffer: Mutex::new(Vec::new()),
+            published: AtomicU64::new(0),
+            lost: AtomicU64::new(0),
+        }
+    }
+
+    /// Records delivered to EventBridge so far.
+    pub fn published(&self) -> u64 {
+        self.published.load(Ordering::Relaxed)
+    }
+
+    /// Records that could not be delivered after every retry (they remain on stdout).
+    pub fn lost(&self) -> u64 {
+        self.lost.load(Ordering::Relaxed)
+    }
+
+    fn entry(&self, detail: &str, key_arn: &Option<String>) -> PutEventsRequestEntry {
+        PutEventsRequestEntry::builder()
+            .event_bus_name(&self.bus)
+            .source(EVENT_SOURCE)
+            .detail_type(EVENT_DETAIL_TYPE)
+            .detail(detail)
+            .set_resources(key_arn.clone().map(|a| vec![a]))
+            .build()
+    }
+
+    async fn send_batch(&self, mut batch: Vec<(String, Option<String>)>) {
+        for attempt in 1..=MAX_ATTEMPTS {
+            let entries: Vec<PutEventsRequestEntry> =
+                batch.iter().map(|(d, k)| self.entry(d, k)).collect();
+            let failed: Vec<(String, Option<String>)> = match self
+                .client
+                .put_events()
+                .set_entries(Some(entries))
+                .send()
+                .await
+            {
+                Ok(out) if out.failed_entry_count() == 0 => {
+                    self.published
+                        .fetch_add(batch.len() as u64, Ordering::Relaxed);
+                    return;
+                }
+                Ok(out) => {
+                    // Results are positional: keep the entries that carry an error code.
+                    let results = out.entries();
+                    let failed: Vec<_> = batch
+                        .iter()
+                        .enumerate()
+                        .filter(|(i, _)| results.get(*i).is_none_or(|r| r.error_code().is_some()))
+                        .map(|(_, e)| e.clone())
+                        .collect();
+                    self.published
+                        .fetch_add((batch.len() - failed.len()) as u64, Ordering::Relaxed);
+                    tracing::warn!(
+                        failed = failed.len(),
+                        attempt,
+                        "PutEvents rejected some audit records"
+                    );
+                    failed
+                }
+                Err(e) => {
+                    tracing::warn!(error = %aws_sdk_eventbridge::error::DisplayErrorContext(&e), attempt, "PutEvents failed");
+                    batch.clone()
+                }
+            };
+            batch = failed;
+            if attempt < MAX_ATTEMPTS {
+                tokio::time::sleep(Duration::from_millis(100 * (1 << attempt))).await;
+            }
+        }
+        self.lost.fetch_add(batch.len() as u64, Ordering::Relaxed);
+        tracing::error!(
+            lost = batch.len(),
+            bus = %self.bus,
+            "audit records could not be published to EventBridge; they remain in the function's log"
+        );
+    }
+}
+
+impl AuditSink for EventBridgeSink {
+    fn emit(&self, record: &AuditRecord) {
+        match serde_json::to_string(record) {
+            Ok(detail) => {
+                if let Ok(mut b) = self.buffer.lock() {
+                    b.push((detail, record.key_arn.clone()));
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "could not serialise audit record for EventBridge")
+            }
+        }
+    }
+
+    fn flush(&self) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + '_>> {
+        Box::pin(async move {
+            let pending = self
+                .buffer
+                .lock()
+                .map(|mut b| std::mem::take(&mut *b))
+                .unwrap_or_default();
+            for chunk in pending.chunks(10) {
+                self.send_batch(chunk.to_vec()).await;
+            }
+        })
+    }
+}
