@@ -5,113 +5,17 @@
 
 mod common;
 
-use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use aws_sdk_kms::Client;
 use aws_sdk_kms::primitives::Blob;
+use common::bed::{Bed, SCOPE, bed, default_bed, material_for};
 use common::{ACCOUNT, REGION, config};
 use kms_material_guard::audit::{Action, AuditRecord};
-use kms_material_guard::{Config, Guard, GuardError, Invocation, MemorySink, Outcome, Summary};
+use kms_material_guard::{Guard, Invocation, Outcome};
 use kms_sim::{
-    FaultKind, FaultRule, ImportOptions, KeyInfo, KeySpec, KeyState, KeyStateOverride, KmsSim,
-    SimConfig,
+    FaultKind, FaultRule, ImportOptions, KeyInfo, KeySpec, KeyState, KeyStateOverride, SimConfig,
 };
 use serde_json::{Value, json};
-
-const SCOPE: (&str, &str) = ("kms-material-guard:revocable", "true");
-
-struct Bed {
-    sim: KmsSim,
-    kms: Client,
-    guard: Guard,
-    sink: Arc<MemorySink>,
-}
-
-async fn sdk_config(endpoint: &str) -> aws_config::SdkConfig {
-    aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .region(aws_config::Region::new(REGION))
-        .endpoint_url(endpoint)
-        .credentials_provider(aws_sdk_kms::config::Credentials::new(
-            "AKIDLOCAL",
-            "local-secret",
-            None,
-            None,
-            "test",
-        ))
-        .load()
-        .await
-}
-
-async fn bed(sim_config: SimConfig, cfg: Config) -> Bed {
-    let sim = KmsSim::start(sim_config).await.expect("local KMS starts");
-    let sdk = sdk_config(&sim.endpoint_url()).await;
-    let kms = kms_material_guard::kms_client(&sdk, &cfg);
-    let sink = Arc::new(MemorySink::new());
-    let guard = Guard::new(kms.clone(), cfg, sink.clone());
-    Bed {
-        sim,
-        kms,
-        guard,
-        sink,
-    }
-}
-
-async fn default_bed() -> Bed {
-    bed(SimConfig::unlimited(), config()).await
-}
-
-impl Bed {
-    /// An EXTERNAL key with imported material, in scope, with extra tags and aliases.
-    fn byok(&self, aliases: &[&str], tags: &[(&str, &str)]) -> KeyInfo {
-        let mut spec = KeySpec::external().tag(SCOPE.0, SCOPE.1);
-        for (k, v) in tags {
-            spec = spec.tag(k, v);
-        }
-        for a in aliases {
-            spec = spec.alias(a);
-        }
-        let key = self.sim.store().create_key(spec);
-        self.sim
-            .store()
-            .import_material(&key.arn, material_for(&key), ImportOptions::default())
-            .expect("import");
-        key
-    }
-
-    fn state(&self, key: &KeyInfo) -> KeyState {
-        self.sim
-            .store()
-            .describe(&key.arn)
-            .expect("key exists")
-            .state
-    }
-
-    fn deletes(&self, key: &KeyInfo) -> u64 {
-        self.sim
-            .counters()
-            .calls_for_key("DeleteImportedKeyMaterial", &key.key_id)
-    }
-
-    async fn handle(&self, payload: &Value) -> (Result<Summary, GuardError>, Vec<AuditRecord>) {
-        let result = self
-            .guard
-            .handle_payload(payload, &Invocation::local("req-e2e"))
-            .await;
-        let records = self.sink.take();
-        common::assert_schema_valid(&records);
-        (result, records)
-    }
-}
-
-/// Deterministic material per key, so it can be re-imported like a custodian would.
-fn material_for(key: &KeyInfo) -> [u8; 32] {
-    let mut m = [0u8; 32];
-    for (i, b) in key.key_id.bytes().enumerate() {
-        m[i % 32] ^= b.wrapping_mul(31).wrapping_add(i as u8);
-    }
-    m
-}
 
 fn revoke(keys: &[&str]) -> Value {
     json!({"keys": keys, "reason": "e2e", "incidentId": "INC-E2E"})

@@ -1,6 +1,8 @@
 //! Shared test support: sample events, the audit schema, a configured [`Guard`].
 #![allow(dead_code)]
 
+pub mod bed;
+
 use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 
