@@ -666,6 +666,20 @@ async fn the_local_estate_answers_every_sample_as_the_readme_says() {
             vec![(Outcome::Expired, 1)],
         ),
         (
+            "cloudtrail-import-key-material.json",
+            vec![(Outcome::Rotated, 1)],
+        ),
+        (
+            "kms-cmk-rotation.json",
+            vec![(Outcome::RotationObserved, 1)],
+        ),
+        (
+            "securityhub-custom-action.json",
+            vec![(Outcome::Revoked, 1)],
+        ),
+        ("securityhub-imported-finding.json", vec![]),
+        ("guardduty-finding.json", vec![]),
+        (
             "scheduled-sweep.json",
             vec![(Outcome::Revoked, 1), (Outcome::ExpiringSoon, 1)],
         ),
