@@ -576,13 +576,22 @@ impl Shared {
             state.next_polls.push(Instant::now());
             state.ready = true;
             if state.in_flight.is_some() {
+                drop(state);
+                self.bump();
                 return NextPoll::Forbidden;
             }
         }
-        if state.in_flight.is_some() {
-            return NextPoll::Wait;
-        }
-        let Some(mut pending) = state.queue.pop_front() else {
+        let pending = if state.in_flight.is_some() {
+            None
+        } else {
+            state.queue.pop_front()
+        };
+        let Some(mut pending) = pending else {
+            drop(state);
+            if first_check {
+                // Waiters for the first /next (cold start, `wait_ready`) must see it.
+                self.bump();
+            }
             return NextPoll::Wait;
         };
         if let Some(timer) = pending.queue_timer.take() {

@@ -1,0 +1,304 @@
+//! The process side: Lambda's environment, output capture, cold start and peak RSS, kill on drop;
+//! the real Rust runtime client (`lambda_runtime`, examples/echo_runtime.rs) against the harness;
+//! and the `lambda-harness` binary.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{
+    PATIENCE, api_with_fake_runtime, echo_runtime_binary, fake_runtime_script, start_api,
+};
+use lambda_harness::{
+    FunctionCommand, FunctionProcess, OutputStream, RuntimeApiOptions, error_types,
+};
+use serde_json::{Value, json};
+
+#[tokio::test]
+async fn cold_start_and_peak_rss_are_measured() {
+    // GIVEN a fake runtime just spawned
+    let (api, function) = api_with_fake_runtime(RuntimeApiOptions::default(), &[]).await;
+
+    // WHEN it serves an invocation that touches 32 MiB
+    let invocation = api.invoke(json!({"alloc_mb": 32}), PATIENCE).await;
+    assert!(invocation.is_ok(), "{:?}", invocation.outcome);
+
+    // THEN the cold start (spawn to first /next) is there and plausible
+    let cold_start = function.cold_start().expect("first /next seen");
+    assert!(
+        cold_start > Duration::ZERO && cold_start < PATIENCE,
+        "{cold_start:?}"
+    );
+    assert_eq!(
+        api.first_next_at()
+            .map(|t| t.duration_since(function.spawned_at())),
+        Some(cold_start)
+    );
+    // AND the polled peak RSS reflects the 32 MiB, below anything absurd
+    let running = function.peak_rss();
+    let hwm = running.vm_hwm_kib.expect("VmHWM readable while running");
+    assert!(hwm > 32 * 1024 && hwm < 4 * 1024 * 1024, "{hwm} KiB");
+    assert_eq!(running.ru_maxrss_kib, None);
+
+    // WHEN the process is stopped
+    let status = function.terminate(Duration::from_secs(2)).await;
+
+    // THEN it exited, and wait4's ru_maxrss agrees with the poll (at least as high)
+    assert!(status.is_some());
+    let stopped = function.peak_rss();
+    let maxrss = stopped.ru_maxrss_kib.expect("ru_maxrss after exit");
+    assert!(
+        maxrss >= hwm && maxrss < 4 * 1024 * 1024,
+        "{maxrss} KiB vs {hwm} KiB"
+    );
+    assert_eq!(stopped.max_kib(), Some(maxrss));
+    assert!(function.lifetime().is_some());
+}
+
+#[tokio::test]
+async fn output_is_captured_line_by_line_and_can_be_awaited() {
+    // GIVEN a fake runtime
+    let (api, function) = api_with_fake_runtime(RuntimeApiOptions::default(), &[]).await;
+
+    // WHEN it starts and serves one invocation
+    let invocation = api.invoke(json!({}), PATIENCE).await;
+
+    // THEN its stdout lines (JSON logs) and stderr lines are captured separately
+    let logged = function
+        .wait_for_line(OutputStream::Stdout, PATIENCE, |l| {
+            l.contains("response posted") && l.contains(&invocation.request_id)
+        })
+        .await;
+    assert!(logged.is_some());
+    let stdout = function.stdout_lines();
+    let first: Value = serde_json::from_str(&stdout[0]).expect("JSON log line");
+    assert_eq!(first["msg"], json!("fake runtime starting"));
+    assert_eq!(first["handler"], json!("fake_runtime.main"));
+    assert_eq!(function.stderr_lines(), vec!["fake runtime stderr hello"]);
+    // AND waiting for a line that never comes gives up at the timeout
+    let none = function
+        .wait_for_line(OutputStream::Both, Duration::from_millis(50), |l| {
+            l.contains("never printed")
+        })
+        .await;
+    assert_eq!(none, None);
+}
+
+#[tokio::test]
+async fn dropping_the_process_kills_it() {
+    // GIVEN a running fake runtime
+    let (api, function) = api_with_fake_runtime(RuntimeApiOptions::default(), &[]).await;
+    assert!(api.invoke(json!({}), PATIENCE).await.is_ok());
+    let pid = function.pid();
+    assert!(std::path::Path::new(&format!("/proc/{pid}")).exists());
+
+    // WHEN the handle is dropped
+    drop(function);
+
+    // THEN the process is gone (killed, then reaped by the harness)
+    let mut gone = false;
+    for _ in 0..400 {
+        if !std::path::Path::new(&format!("/proc/{pid}")).exists() {
+            gone = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert!(gone, "pid {pid} still exists");
+    // AND the harness knows no runtime is left
+    assert_eq!(
+        api.invoke(json!({}), PATIENCE).await.error_type(),
+        Some(error_types::EXIT_ERROR)
+    );
+}
+
+#[tokio::test]
+async fn spawning_a_missing_binary_is_an_error() {
+    // GIVEN a harness
+    let api = start_api().await;
+    // WHEN the command does not exist
+    let result = FunctionProcess::spawn(&api, FunctionCommand::new("/nonexistent/bootstrap"));
+    // THEN spawn fails with NotFound
+    assert_eq!(
+        result.err().map(|e| e.kind()),
+        Some(std::io::ErrorKind::NotFound)
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// The real Rust runtime client (lambda_runtime 1.5), as kms-material-guard uses it
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn rust_lambda_runtime_gets_its_event_context_and_environment() {
+    // GIVEN the echo function built on lambda_runtime, spawned with 256 MB
+    let api = start_api().await;
+    let function = FunctionProcess::spawn(
+        &api,
+        FunctionCommand::new(echo_runtime_binary()).memory_mb(256),
+    )
+    .expect("spawn echo_runtime");
+
+    // WHEN it is invoked with a 9 s timeout
+    let invocation = api.invoke(json!({"k": "v"}), Duration::from_secs(9)).await;
+
+    // THEN lambda_runtime parsed the event, the headers and Lambda's environment
+    let response = invocation.outcome.expect("response");
+    assert_eq!(response["echo"], json!({"k": "v"}));
+    assert_eq!(response["request_id"], json!(invocation.request_id));
+    assert_eq!(response["deadline_ms"], json!(invocation.deadline_ms));
+    assert_eq!(response["function_arn"], json!(api.function_arn()));
+    assert!(
+        response["trace_id"]
+            .as_str()
+            .is_some_and(|t| t.starts_with("Root=1-"))
+    );
+    assert_eq!(response["function_name"], json!("kms-material-guard"));
+    assert_eq!(response["memory"], json!(256));
+    assert_eq!(response["version"], json!("$LATEST"));
+    // AND its cold start was measured
+    assert!(function.cold_start().is_some());
+}
+
+#[tokio::test]
+async fn rust_lambda_runtime_errors_and_panics_become_function_errors() {
+    // GIVEN the echo function on lambda_runtime
+    let api = start_api().await;
+    let _function = FunctionProcess::spawn(&api, FunctionCommand::new(echo_runtime_binary()))
+        .expect("spawn echo_runtime");
+
+    // WHEN the handler returns an error
+    let refused = api.invoke(json!({"refuse": "not today"}), PATIENCE).await;
+    // THEN the Diagnostic's error type is the body's errorType; the header is lambda_runtime's
+    // constant "unhandled"
+    let error = refused.outcome.expect_err("error");
+    assert_eq!(error.error_type, "Refused");
+    assert_eq!(error.error_message, "not today");
+    assert_eq!(error.header_error_type.as_deref(), Some("unhandled"));
+
+    // WHEN the handler panics
+    let panicked = api.invoke(json!({"panic": true}), PATIENCE).await;
+    // THEN the runtime survives and reports the panic as an error
+    let error = panicked.outcome.expect_err("panic error");
+    assert!(error.error_message.contains("asked to panic"), "{error:?}");
+    assert!(
+        api.invoke(json!({"after": "panic"}), PATIENCE)
+            .await
+            .is_ok()
+    );
+}
+
+#[tokio::test]
+async fn a_rust_function_failing_its_init_is_a_runtime_exit_error() {
+    // GIVEN the echo function told to fail before lambda_runtime::run (as a bad config does)
+    let api = start_api().await;
+    let function = FunctionProcess::spawn(
+        &api,
+        FunctionCommand::new(echo_runtime_binary()).env("ECHO_RUNTIME_FAIL_INIT", "1"),
+    )
+    .expect("spawn echo_runtime");
+
+    // WHEN it is invoked
+    let invocation = api.invoke(json!({}), PATIENCE).await;
+
+    // THEN the invocation fails with Runtime.ExitError (no init/error is posted by main's Err)
+    assert_eq!(invocation.error_type(), Some(error_types::EXIT_ERROR));
+    assert_eq!(api.init_error(), None);
+    assert_eq!(function.cold_start(), None);
+    assert_eq!(
+        function.wait_exit(PATIENCE).await.and_then(|s| s.code()),
+        Some(1)
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// The binary
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn cli_runs_events_and_reports_cold_start_and_rss() {
+    // GIVEN two event files, one of which makes the function fail
+    let dir = std::env::temp_dir().join(format!("lambda-harness-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let ok_event = dir.join("ok.json");
+    let bad_event = dir.join("bad.json");
+    std::fs::write(&ok_event, r#"{"hello": "cli"}"#).expect("write");
+    std::fs::write(
+        &bad_event,
+        r#"{"fail": {"type": "CliError", "message": "from the cli"}}"#,
+    )
+    .expect("write");
+
+    // WHEN the binary runs them against the fake runtime, in JSON mode
+    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_lambda-harness"))
+        .arg("run")
+        .args(["--event".as_ref(), ok_event.as_os_str()])
+        .args(["--event".as_ref(), bad_event.as_os_str()])
+        .args([
+            "--env",
+            "FAKE_MARK=1",
+            "--timeout",
+            "20",
+            "--json",
+            "--quiet",
+            "--",
+        ])
+        .arg("python3")
+        .arg(fake_runtime_script())
+        .output()
+        .await
+        .expect("run lambda-harness");
+    let _ = std::fs::remove_dir_all(&dir);
+
+    // THEN it printed one line per invocation and a summary, and exited 1 (one failed)
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let lines: Vec<Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("JSON line"))
+        .collect();
+    assert_eq!(lines.len(), 3, "{stdout}");
+    assert_eq!(lines[0]["ok"], json!(true));
+    assert_eq!(lines[0]["response"]["echo"], json!({"hello": "cli"}));
+    assert_eq!(lines[1]["ok"], json!(false));
+    assert_eq!(lines[1]["error"]["errorType"], json!("CliError"));
+    let summary = &lines[2];
+    assert!(summary["cold_start_ms"].as_f64().is_some_and(|ms| ms > 0.0));
+    assert!(
+        summary["peak_rss"]["vm_hwm_kib"]
+            .as_u64()
+            .is_some_and(|k| k > 1024)
+    );
+    assert!(
+        summary["peak_rss"]["ru_maxrss_kib"]
+            .as_u64()
+            .is_some_and(|k| k > 1024)
+    );
+    assert_eq!(output.status.code(), Some(1));
+}
+
+#[tokio::test]
+async fn cli_without_events_measures_the_cold_start_in_text() {
+    // WHEN the binary runs the fake runtime with no event
+    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_lambda-harness"))
+        .args(["run", "--quiet", "--"])
+        .arg("python3")
+        .arg(fake_runtime_script())
+        .output()
+        .await
+        .expect("run lambda-harness");
+
+    // THEN it reports the cold start and the peak RSS, and succeeds
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("cold start: "), "{stdout}");
+    assert!(!stdout.contains("cold start: none"), "{stdout}");
+    assert!(stdout.contains("peak RSS: VmHWM "), "{stdout}");
+    assert_eq!(output.status.code(), Some(0), "{stdout}");
+
+    // AND usage errors exit 2
+    let usage = tokio::process::Command::new(env!("CARGO_BIN_EXE_lambda-harness"))
+        .args(["run", "--event", "x.json"])
+        .output()
+        .await
+        .expect("run lambda-harness");
+    assert_eq!(usage.status.code(), Some(2));
+}
