@@ -302,3 +302,59 @@ async fn cli_without_events_measures_the_cold_start_in_text() {
         .expect("run lambda-harness");
     assert_eq!(usage.status.code(), Some(2));
 }
+
+// ---------------------------------------------------------------------------------------------
+// The Python peer (awslambdaric from PyPI), when a Python that has it is named
+// ---------------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn awslambdaric_peer_when_available() {
+    // GIVEN a Python with awslambdaric, named by LAMBDA_HARNESS_PYTHON (skipped otherwise: the
+    // package is not part of the test environment)
+    let Some(python) = std::env::var_os("LAMBDA_HARNESS_PYTHON") else {
+        eprintln!("skipped: set LAMBDA_HARNESS_PYTHON to a python with awslambdaric installed");
+        return;
+    };
+    let dir = std::env::temp_dir().join(format!("lambda-harness-ric-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    std::fs::write(
+        dir.join("handler.py"),
+        "class Refused(Exception):\n    pass\n\n\
+         def fn(event, context):\n    if event.get('refuse'):\n        raise Refused(event['refuse'])\n    \
+         return {'echo': event, 'request_id': context.aws_request_id, \
+         'remaining_ms': context.get_remaining_time_in_millis()}\n",
+    )
+    .expect("handler.py");
+    let api = start_api().await;
+    let function = FunctionProcess::spawn(
+        &api,
+        FunctionCommand::new(python)
+            .args(["-m", "awslambdaric", "handler.fn"])
+            .handler("handler.fn")
+            .current_dir(&dir),
+    )
+    .expect("spawn awslambdaric");
+
+    // WHEN it is invoked with a 5 s timeout, then made to raise
+    let ok = api.invoke(json!({"a": 1}), Duration::from_secs(5)).await;
+    let refused = api.invoke(json!({"refuse": "nope"}), PATIENCE).await;
+    let _ = std::fs::remove_dir_all(&dir);
+
+    // THEN the response, the context and the exception come through like in Lambda
+    let response = ok.outcome.expect("response");
+    assert_eq!(response["echo"], json!({"a": 1}));
+    assert_eq!(response["request_id"], json!(ok.request_id));
+    assert!(
+        response["remaining_ms"]
+            .as_i64()
+            .is_some_and(|ms| ms > 0 && ms <= 5000)
+    );
+    let error = refused.outcome.expect_err("exception");
+    assert_eq!(error.error_type, "Refused");
+    assert_eq!(error.error_message, "nope");
+    eprintln!(
+        "awslambdaric error header: {:?} body: {}",
+        error.header_error_type, error.body
+    );
+    assert!(function.cold_start().is_some());
+}
