@@ -43,15 +43,17 @@ async fn cold_start_and_peak_rss_are_measured() {
     // WHEN the process is stopped
     let status = function.terminate(Duration::from_secs(2)).await;
 
-    // THEN it exited, and wait4's ru_maxrss agrees with the poll (at least as high)
+    // THEN it exited, and wait4's ru_maxrss is there too, close to the polled VmHWM (the kernel's
+    // RSS counters are batched per thread: the two may differ by a few pages either way)
     assert!(status.is_some());
     let stopped = function.peak_rss();
     let maxrss = stopped.ru_maxrss_kib.expect("ru_maxrss after exit");
     assert!(
-        maxrss >= hwm && maxrss < 4 * 1024 * 1024,
-        "{maxrss} KiB vs {hwm} KiB"
+        maxrss > 32 * 1024 && maxrss < 4 * 1024 * 1024,
+        "{maxrss} KiB"
     );
-    assert_eq!(stopped.max_kib(), Some(maxrss));
+    assert!(maxrss.abs_diff(hwm) < hwm / 4, "{maxrss} KiB vs {hwm} KiB");
+    assert_eq!(stopped.max_kib(), Some(maxrss.max(hwm)));
     assert!(function.lifetime().is_some());
 }
 
@@ -109,6 +111,33 @@ async fn dropping_the_process_kills_it() {
     assert_eq!(
         api.invoke(json!({}), PATIENCE).await.error_type(),
         Some(error_types::EXIT_ERROR)
+    );
+}
+
+#[tokio::test]
+async fn a_new_process_on_the_same_api_is_a_new_cold_start() {
+    // GIVEN a harness whose first function process served an invocation and was killed
+    let (api, first) = api_with_fake_runtime(RuntimeApiOptions::default(), &[]).await;
+    assert!(api.invoke(json!({}), PATIENCE).await.is_ok());
+    let first_cold_start = first.cold_start().expect("first cold start");
+    first.kill();
+    assert!(first.wait_exit(PATIENCE).await.is_some());
+
+    // WHEN a second process is spawned on the same API
+    let second = FunctionProcess::spawn(&api, common::fake_runtime_command(&[])).expect("spawn");
+    let invocation = api.invoke(json!({"again": true}), PATIENCE).await;
+
+    // THEN it serves invocations, and its cold start is measured from its own spawn
+    let response = invocation.outcome.expect("response");
+    assert_eq!(response["pid"], json!(second.pid()));
+    assert_eq!(response["seq"], json!(1));
+    let second_cold_start = second.cold_start().expect("second cold start");
+    assert!(second.spawned_at() > first.spawned_at() + first_cold_start);
+    assert!(second_cold_start < PATIENCE);
+    assert_eq!(
+        api.first_next_at()
+            .map(|t| t.duration_since(first.spawned_at())),
+        Some(first_cold_start)
     );
 }
 

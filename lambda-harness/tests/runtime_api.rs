@@ -242,9 +242,9 @@ async fn a_runtime_that_dies_mid_invocation_fails_it_with_runtime_exit_error() {
 
 #[tokio::test]
 async fn the_runtime_state_machine_refuses_out_of_order_calls() {
-    // GIVEN a fake runtime busy with a 500 ms invocation
+    // GIVEN a fake runtime busy with a 1 s invocation
     let (api, function) = api_with_fake_runtime(RuntimeApiOptions::default(), &[]).await;
-    let busy = api.invoke(json!({"sleep_ms": 500, "post_twice": true}), PATIENCE);
+    let busy = api.invoke(json!({"sleep_ms": 1000, "post_twice": true}), PATIENCE);
     let busy = tokio::spawn(busy);
     let in_flight = loop {
         if let Some(id) = api.in_flight() {
