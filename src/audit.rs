@@ -90,6 +90,9 @@ pub enum Outcome {
     FailedRetryable,
     /// Not attempted: the invocation's deadline was too close. A retry completes it.
     Deferred,
+    /// Not attempted before the deadline; a new invocation of the function continues with it
+    /// (`error_message` names it).
+    Continued,
     /// KMS deleted expired material (expiry event).
     Expired,
     /// The sweep found material expiring within the warning window.
@@ -132,6 +135,7 @@ impl Outcome {
             Outcome::Failed => "failed",
             Outcome::FailedRetryable => "failed_retryable",
             Outcome::Deferred => "deferred",
+            Outcome::Continued => "continued",
             Outcome::Expired => "expired",
             Outcome::ExpiringSoon => "expiring_soon",
             Outcome::InvalidRevokeAt => "invalid_revoke_at",

@@ -90,6 +90,9 @@ pub struct Config {
     pub securityhub_min_severity: Option<crate::findings::Severity>,
     /// GuardDuty finding type patterns mapped to tag selectors; empty: GuardDuty does nothing.
     pub guardduty_mappings: Vec<crate::findings::GuardDutyMapping>,
+    /// The function (name or ARN) a large request continues in when the deadline comes;
+    /// `None`: no continuation (keys left are `deferred` and the invocation asks for a retry).
+    pub continuation_function: Option<String>,
 }
 
 /// A configuration variable that is missing or malformed.
@@ -132,6 +135,7 @@ impl Default for Config {
             metrics_namespace: Some(crate::metrics::DEFAULT_NAMESPACE.to_string()),
             securityhub_min_severity: None,
             guardduty_mappings: Vec::new(),
+            continuation_function: None,
         }
     }
 }
@@ -398,6 +402,23 @@ impl Config {
                 .map_err(|problem| invalid("MATERIAL_GUARD_GUARDDUTY_MAPPINGS", &v, &problem))?,
         };
 
+        let continuation_function = match get("MATERIAL_GUARD_CONTINUATION_FUNCTION").as_deref() {
+            Some("off") => None,
+            Some(f)
+                if f.len() <= 170 && !f.chars().any(|c| c.is_whitespace() || c.is_control()) =>
+            {
+                Some(f.to_string())
+            }
+            Some(f) => {
+                return Err(invalid(
+                    "MATERIAL_GUARD_CONTINUATION_FUNCTION",
+                    f,
+                    "must be a function name or ARN, or `off`",
+                ));
+            }
+            None => get("AWS_LAMBDA_FUNCTION_NAME"),
+        };
+
         Ok(Config {
             region,
             account_id,
@@ -423,6 +444,7 @@ impl Config {
             metrics_namespace,
             securityhub_min_severity,
             guardduty_mappings,
+            continuation_function,
         })
     }
 }

@@ -45,6 +45,8 @@ pub struct Provenance {
     pub event_account: Option<String>,
     pub event_time: Option<String>,
     pub resources: Vec<String>,
+    /// For a continuation invocation: the function request id of the invocation it continues.
+    pub continuation_of: Option<String>,
 }
 
 /// What the invocation asks for.
@@ -69,6 +71,11 @@ pub enum Trigger {
     },
     /// A recognised event that asks for nothing (why).
     Nothing(String),
+    /// The rest of a large request, handed over by an earlier invocation.
+    Continue {
+        request: RevocationRequest,
+        meta: crate::continuation::Meta,
+    },
 }
 
 /// The key named by a KMS expiry event.
@@ -119,6 +126,36 @@ pub fn classify(payload: &Value, who: &Identity<'_>) -> Result<Classified, Box<R
             },
         }));
     };
+    if let Some(c) = obj.get("continuation") {
+        let provenance = Provenance {
+            source: Some(SOURCE_DIRECT.into()),
+            ..Provenance::default()
+        };
+        if obj.len() != 1 {
+            return Err(Box::new(Rejected {
+                rejection: Rejection::new(
+                    "payload",
+                    "UnknownField",
+                    "a continuation payload has only the `continuation` field",
+                ),
+                provenance,
+            }));
+        }
+        return match crate::continuation::parse(c) {
+            Ok((request, meta)) => {
+                let mut provenance = meta.provenance.clone();
+                provenance.continuation_of = Some(meta.parent_request_id.clone());
+                Ok(Classified {
+                    trigger: Trigger::Continue { request, meta },
+                    provenance,
+                })
+            }
+            Err(rejection) => Err(Box::new(Rejected {
+                rejection,
+                provenance,
+            })),
+        };
+    }
     if !obj.contains_key("detail-type") && !obj.contains_key("source") {
         // Direct invocation: the payload is the request itself.
         let provenance = Provenance {
@@ -610,18 +647,12 @@ fn safe_provenance(payload: &Value) -> Provenance {
                     .collect()
             })
             .unwrap_or_default(),
+        continuation_of: None,
     }
 }
 
 fn bounded(s: &str) -> String {
-    const MAX: usize = 256;
-    if s.chars().count() <= MAX {
-        s.to_string()
-    } else {
-        let mut t: String = s.chars().take(MAX).collect();
-        t.push('…');
-        t
-    }
+    crate::request::short_n(s, 256)
 }
 
 fn short_error(e: &serde_json::Error) -> String {

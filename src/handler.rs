@@ -65,6 +65,7 @@ pub struct Guard {
     exec: Executor,
     sink: Arc<dyn AuditSink>,
     metrics: crate::metrics::MetricsWriter,
+    continuer: Option<Arc<dyn crate::continuation::Continuer>>,
     now: Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>,
 }
 
@@ -77,6 +78,7 @@ impl Guard {
             config,
             sink,
             metrics: crate::metrics::stdout_writer(),
+            continuer: None,
             now: Arc::new(Utc::now),
         }
     }
@@ -84,6 +86,12 @@ impl Guard {
     /// Replaces the wall clock (tests of time-dependent sweeps).
     pub fn with_clock(mut self, now: impl Fn() -> DateTime<Utc> + Send + Sync + 'static) -> Self {
         self.now = Arc::new(now);
+        self
+    }
+
+    /// Lets large requests continue in a fresh invocation (Lambda `Invoke`, asynchronous).
+    pub fn with_continuer(mut self, continuer: Arc<dyn crate::continuation::Continuer>) -> Self {
+        self.continuer = Some(continuer);
         self
     }
 
@@ -176,8 +184,28 @@ impl Guard {
         );
         match trigger {
             Trigger::Revoke(req) => {
-                self.revoke(collected, inv, &provenance, &account, req)
-                    .await
+                self.revoke(
+                    collected,
+                    inv,
+                    &provenance,
+                    &account,
+                    req,
+                    Action::Revoke,
+                    0,
+                )
+                .await
+            }
+            Trigger::Continue { request, meta } => {
+                self.revoke(
+                    collected,
+                    inv,
+                    &provenance,
+                    &account,
+                    request,
+                    meta.action,
+                    meta.sequence,
+                )
+                .await
             }
             Trigger::Expiry(notice) => {
                 let run = self.run(inv, &account, false, None);
@@ -307,6 +335,7 @@ impl Guard {
         GuardError::Rejected(rejection)
     }
 
+    #[allow(clippy::too_many_arguments)]
     async fn revoke(
         &self,
         collected: &Mutex<Vec<AuditRecord>>,
@@ -314,6 +343,8 @@ impl Guard {
         provenance: &Provenance,
         account: &str,
         req: RevocationRequest,
+        action: Action,
+        sequence: u64,
     ) -> Result<Summary, GuardError> {
         let dry_run = req.dry_run || self.config.dry_run;
         let run = self.run(inv, account, dry_run, req.key_material_id.clone());
@@ -326,8 +357,7 @@ impl Guard {
                 .keys
                 .iter()
                 .map(|k| {
-                    KeyFacts::new(Action::Revoke, Some(k.raw.clone()))
-                        .finish(Outcome::RefusedBlastRadius)
+                    KeyFacts::new(action, Some(k.raw.clone())).finish(Outcome::RefusedBlastRadius)
                 })
                 .collect();
             return Err(self.refuse_blast_radius(&ctx, &req, results, req.keys.len()));
@@ -338,7 +368,7 @@ impl Guard {
             futures_util::stream::iter(req.keys.clone().into_iter().enumerate())
                 .map(|(i, k)| {
                     let run = &run;
-                    async move { (i, self.exec.resolve(run, &k, Action::Revoke).await) }
+                    async move { (i, self.exec.resolve(run, &k, action).await) }
                 })
                 .buffer_unordered(self.config.concurrency)
                 .collect()
@@ -361,9 +391,7 @@ impl Guard {
                             .map(|(i, arn)| {
                                 let run = &run;
                                 let tags = &req.tags;
-                                async move {
-                                    (i, self.exec.select(run, &arn, tags, Action::Revoke).await)
-                                }
+                                async move { (i, self.exec.select(run, &arn, tags, action).await) }
                             })
                             .buffer_unordered(self.config.concurrency)
                             .filter_map(|(i, s)| async move { s.map(|s| (i, s)) })
@@ -373,7 +401,7 @@ impl Guard {
                     steps.extend(selected.into_iter().map(|(_, s)| s));
                 }
                 Err(e) => {
-                    let mut f = KeyFacts::new(Action::Revoke, Some(selector_text(&req)));
+                    let mut f = KeyFacts::new(action, Some(selector_text(&req)));
                     f.trace = trace;
                     steps.push(Step::Done(f.kms_error(e)));
                 }
@@ -402,8 +430,9 @@ impl Guard {
                 }
             }
         }
+        // Deferred keys are written once it is known whether a continuation takes them.
         for (i, r) in results.iter().enumerate() {
-            if !candidates.iter().any(|(c, _)| *c == i) {
+            if r.outcome != Outcome::Deferred && !candidates.iter().any(|(c, _)| *c == i) {
                 self.emit(&ctx, r);
             }
         }
@@ -421,7 +450,7 @@ impl Guard {
                 limit,
                 summary: Box::new(Summary::new(
                     &inv.request_id,
-                    Action::Revoke,
+                    action,
                     dry_run,
                     Some(req.incident_id.clone()),
                     &results,
@@ -436,20 +465,137 @@ impl Guard {
                 async move { (i, self.exec.revoke(run, f).await) }
             })
             .buffer_unordered(self.config.concurrency)
-            .inspect(|(_, r)| self.emit(&ctx, r))
+            .inspect(|(_, r)| {
+                if r.outcome != Outcome::Deferred {
+                    self.emit(&ctx, r)
+                }
+            })
             .collect()
             .await;
         for (i, r) in done {
             results[i] = r;
         }
-        self.finish(
+
+        // Keys the deadline left: a fresh invocation continues with them.
+        let deferred: Vec<usize> = (0..results.len())
+            .filter(|i| results[*i].outcome == Outcome::Deferred)
+            .collect();
+        let mut continuation = None;
+        if !deferred.is_empty() {
+            let progressed = deferred.len() < results.len();
+            continuation = self
+                .hand_over(
+                    inv,
+                    provenance,
+                    &req,
+                    action,
+                    sequence,
+                    progressed,
+                    deferred.iter().map(|i| &results[*i]),
+                )
+                .await;
+            for i in deferred {
+                if let Some(id) = &continuation {
+                    let r = results[i].facts.clone().fail(
+                        Outcome::Continued,
+                        "ContinuedInNewInvocation",
+                        format!("not attempted before the deadline; continued by invocation {id}"),
+                    );
+                    results[i] = r;
+                } else if results[i].error_code.is_none() {
+                    let r = results[i].facts.clone().fail(
+                        Outcome::Deferred,
+                        "DeadlineReached",
+                        "not attempted before the Lambda deadline; a retry of the same event completes it",
+                    );
+                    results[i] = r;
+                }
+                self.emit(&ctx, &results[i]);
+            }
+        }
+        let mut summary = self.finish(
             inv,
-            Action::Revoke,
+            action,
             dry_run,
             Some(req.incident_id.clone()),
             results,
             None,
-        )
+        );
+        if let (Ok(s), Some(id)) = (&mut summary, continuation) {
+            s.continued_by = Some(id);
+        }
+        summary
+    }
+
+    /// Starts a continuation invocation for `deferred` keys. Returns its request id (or
+    /// `"unknown"`) when the invocation was accepted; `None` when there is no continuation (not
+    /// configured, chain too long, no progress, or Invoke failed).
+    #[allow(clippy::too_many_arguments)]
+    async fn hand_over<'r>(
+        &self,
+        inv: &Invocation,
+        provenance: &Provenance,
+        req: &RevocationRequest,
+        action: Action,
+        sequence: u64,
+        progressed: bool,
+        deferred: impl Iterator<Item = &'r KeyResult>,
+    ) -> Option<String> {
+        let continuer = self.continuer.as_ref()?;
+        let next = sequence + 1;
+        if next > crate::continuation::MAX_SEQUENCE || (sequence > 0 && !progressed) {
+            tracing::warn!(
+                sequence,
+                progressed,
+                "no continuation: chain too long or no progress"
+            );
+            return None;
+        }
+        let keys: Vec<crate::continuation::ContinuedKey> = deferred
+            .map(|r| crate::continuation::ContinuedKey {
+                key: r
+                    .facts
+                    .arn
+                    .clone()
+                    .or_else(|| r.facts.requested.clone())
+                    .unwrap_or_default(),
+                context: match (&r.facts.incident_id, &r.facts.reason) {
+                    (Some(i), Some(reason)) => Some(crate::request::KeyContext {
+                        incident_id: i.clone(),
+                        reason: reason.clone(),
+                    }),
+                    _ => None,
+                },
+            })
+            .collect();
+        let meta = crate::continuation::Meta {
+            sequence: next,
+            parent_request_id: inv.request_id.clone(),
+            action,
+            provenance: Provenance {
+                continuation_of: None,
+                ..provenance.clone()
+            },
+        };
+        let payload = crate::continuation::payload(&meta, req, &keys);
+        if payload.to_string().len() > crate::continuation::MAX_PAYLOAD_BYTES {
+            tracing::warn!(
+                keys = keys.len(),
+                "continuation payload too large; relying on redelivery"
+            );
+            return None;
+        }
+        match continuer.start(&payload).await {
+            Ok(id) => {
+                let id = id.unwrap_or_else(|| "unknown".into());
+                tracing::info!(keys = keys.len(), sequence = next, continuation = %id, "continuing in a new invocation");
+                Some(id)
+            }
+            Err(e) => {
+                tracing::error!(error = %e, keys = keys.len(), "could not start the continuation invocation");
+                None
+            }
+        }
     }
 
     fn refuse_blast_radius(

@@ -10,6 +10,7 @@
 
 pub mod audit;
 pub mod config;
+pub mod continuation;
 pub mod event;
 pub mod execute;
 pub mod findings;

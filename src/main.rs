@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use kms_material_guard::audit::{AuditSink, Tee};
+use kms_material_guard::continuation::LambdaContinuer;
 use kms_material_guard::publish::EventBridgeSink;
 use kms_material_guard::{Config, Guard, StdoutSink};
 use lambda_runtime::{Error, LambdaEvent, service_fn};
@@ -33,7 +34,13 @@ async fn main() -> Result<(), Error> {
         ])),
         None => Arc::new(StdoutSink),
     };
-    let guard = Arc::new(Guard::new(kms, config, sink));
+    let continuation = config.continuation_function.clone();
+    let mut guard = Guard::new(kms, config, sink);
+    if let Some(function) = continuation {
+        let lambda = aws_sdk_lambda::Client::new(&sdk);
+        guard = guard.with_continuer(Arc::new(LambdaContinuer::new(lambda, function)));
+    }
+    let guard = Arc::new(guard);
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
         let guard = guard.clone();
         async move { guard.handle(event).await }

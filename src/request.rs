@@ -226,11 +226,15 @@ pub fn is_key_material_id(s: &str) -> bool {
 
 /// At most 40 characters of untrusted input, for error messages.
 pub fn short(s: &str) -> String {
-    const MAX: usize = 40;
-    if s.chars().count() <= MAX {
+    short_n(s, 40)
+}
+
+/// At most `max` characters of `s` (an ellipsis marks the cut).
+pub fn short_n(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
         s.to_string()
     } else {
-        let mut t: String = s.chars().take(MAX).collect();
+        let mut t: String = s.chars().take(max).collect();
         t.push('…');
         t
     }

@@ -46,6 +46,8 @@ pub struct Summary {
     pub results: Vec<ResultLine>,
     /// Why nothing was done, for recognised events that select no key.
     pub note: Option<String>,
+    /// The request id of the invocation that continues with the keys left at the deadline.
+    pub continued_by: Option<String>,
 }
 
 impl Summary {
@@ -77,6 +79,7 @@ impl Summary {
                 })
                 .collect(),
             note: None,
+            continued_by: None,
         }
     }
 

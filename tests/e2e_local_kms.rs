@@ -5,6 +5,7 @@
 
 mod common;
 
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use aws_sdk_kms::primitives::Blob;
@@ -695,4 +696,157 @@ async fn the_local_estate_answers_every_sample_as_the_readme_says() {
         want.sort();
         assert_eq!(got, want, "{file}");
     }
+}
+
+// ---------- continuation of large requests ----------
+
+/// Records continuation payloads instead of invoking Lambda.
+#[derive(Default)]
+struct CapturedContinuations(std::sync::Mutex<Vec<Value>>);
+
+impl kms_material_guard::continuation::Continuer for CapturedContinuations {
+    fn start<'a>(
+        &'a self,
+        payload: &'a Value,
+    ) -> std::pin::Pin<
+        Box<dyn std::future::Future<Output = Result<Option<String>, String>> + Send + 'a>,
+    > {
+        Box::pin(async move {
+            let mut v = self.0.lock().map_err(|e| e.to_string())?;
+            v.push(payload.clone());
+            Ok(Some(format!("continuation-{}", v.len())))
+        })
+    }
+}
+
+#[tokio::test]
+async fn a_request_larger_than_one_invocation_continues_in_a_fresh_one() {
+    // GIVEN 30 keys, deletes paced at 20/s, and an invocation with ~0.6 s before its deadline
+    let mut cfg = config();
+    cfg.delete_rate = 20.0;
+    let b = bed(SimConfig::unlimited(), cfg.clone()).await;
+    let continuations = Arc::new(CapturedContinuations::default());
+    let guard = Guard::new(b.kms.clone(), cfg.clone(), b.sink.clone())
+        .with_continuer(continuations.clone());
+    let keys: Vec<KeyInfo> = (0..30).map(|_| b.byok(&[], &[])).collect();
+    let arns: Vec<&str> = keys.iter().map(|k| k.arn.as_str()).collect();
+    let mut event = common::event("incident-revocation.json");
+    event["detail"]["keys"] = serde_json::json!(arns);
+    let mut first = Invocation::local("req-first");
+    first.deadline =
+        kms_material_guard::kms::Deadline::after(cfg.deadline_margin + Duration::from_millis(600));
+    // WHEN the first invocation runs out of time
+    let summary = guard
+        .handle_payload(&event, &first)
+        .await
+        .expect("handed over, not failed");
+    let records = b.sink.take();
+    common::assert_schema_valid(&records);
+    // THEN the keys it could not reach are `continued`, and one continuation carries exactly them
+    let revoked = records
+        .iter()
+        .filter(|r| r.outcome == Outcome::Revoked)
+        .count();
+    let continued: Vec<&AuditRecord> = records
+        .iter()
+        .filter(|r| r.outcome == Outcome::Continued)
+        .collect();
+    assert!(
+        revoked > 0 && !continued.is_empty(),
+        "revoked {revoked}, continued {}",
+        continued.len()
+    );
+    assert_eq!(revoked + continued.len(), 30);
+    assert_eq!(summary.continued_by.as_deref(), Some("continuation-1"));
+    let payloads = continuations.0.lock().expect("lock").clone();
+    assert_eq!(payloads.len(), 1);
+    let carried = payloads[0]["continuation"]["keys"].as_array().map(Vec::len);
+    assert_eq!(carried, Some(continued.len()));
+    assert_eq!(payloads[0]["continuation"]["parentRequestId"], "req-first");
+    // WHEN Lambda delivers the continuation
+    let summary = guard
+        .handle_payload(&payloads[0], &Invocation::local("req-second"))
+        .await
+        .expect("ok");
+    let records = b.sink.take();
+    common::assert_schema_valid(&records);
+    // THEN the rest is revoked, records keep the original trigger, and no key was deleted twice
+    assert_eq!(
+        summary.counts.get(&Outcome::Revoked),
+        Some(&continued.len())
+    );
+    for r in &records {
+        assert_eq!(
+            r.trigger.event_id.as_deref(),
+            Some("7f6e2a1c-3b4d-4e5f-8a9b-0c1d2e3f4a5b")
+        );
+        assert_eq!(r.trigger.continuation_of.as_deref(), Some("req-first"));
+        assert_eq!(r.incident_id.as_deref(), Some("INC-2026-1129-001"));
+    }
+    for k in &keys {
+        assert_eq!(b.state(k), KeyState::PendingImport);
+        assert_eq!(b.deletes(k), 1, "{}", k.arn);
+    }
+}
+
+#[tokio::test]
+async fn a_continuation_that_makes_no_progress_stops_the_chain() {
+    // GIVEN a continuation payload delivered with no time left
+    let cfg = config();
+    let b = bed(SimConfig::unlimited(), cfg.clone()).await;
+    let continuations = Arc::new(CapturedContinuations::default());
+    let guard =
+        Guard::new(b.kms.clone(), cfg, b.sink.clone()).with_continuer(continuations.clone());
+    let key = b.byok(&[], &[]);
+    let payload = serde_json::json!({"continuation": {
+        "version": 1, "sequence": 3, "parentRequestId": "req-2", "action": "revoke",
+        "reason": "r", "incidentId": "INC", "requestedBy": null, "dryRun": false, "keyMaterialId": null,
+        "trigger": {"source": "incident-response"}, "keys": [{"key": key.arn}]}});
+    let mut inv = Invocation::local("req-3");
+    inv.deadline = kms_material_guard::kms::Deadline::after(Duration::ZERO);
+    // WHEN it is handled
+    let err = guard
+        .handle_payload(&payload, &inv)
+        .await
+        .expect_err("no progress");
+    // THEN no further continuation starts: the key is deferred and the invocation asks for a retry
+    assert_eq!(err.error_type(), "KmsMaterialGuard.Retryable");
+    assert!(continuations.0.lock().expect("lock").is_empty());
+    let records = b.sink.take();
+    assert_eq!(records.len(), 1);
+    assert_eq!(records[0].outcome, Outcome::Deferred);
+    assert_eq!(records[0].error_code.as_deref(), Some("DeadlineReached"));
+}
+
+#[tokio::test]
+async fn a_forged_continuation_still_meets_every_guardrail() {
+    // GIVEN a continuation naming an out-of-scope key and more keys than the blast radius
+    let mut cfg = config();
+    cfg.blast_radius = 2;
+    let b = bed(SimConfig::unlimited(), cfg).await;
+    let unscoped = b.sim.store().create_key(KeySpec::external());
+    b.sim
+        .store()
+        .import_material(&unscoped.arn, [1; 32], ImportOptions::default())
+        .expect("import");
+    let forged = |keys: Vec<Value>| {
+        serde_json::json!({"continuation": {
+        "version": 1, "sequence": 1, "parentRequestId": "x", "action": "revoke",
+        "reason": "r", "incidentId": "INC", "requestedBy": null, "dryRun": false, "keyMaterialId": null,
+        "trigger": {}, "keys": keys}})
+    };
+    let (result, records) = b
+        .handle(&forged(vec![serde_json::json!({"key": unscoped.arn})]))
+        .await;
+    assert!(result.is_ok());
+    assert_eq!(records[0].outcome, Outcome::RefusedOutOfScope);
+    let many: Vec<Value> = (0..3)
+        .map(|i| serde_json::json!({"key": format!("alias/k{i}")}))
+        .collect();
+    let (result, _) = b.handle(&forged(many)).await;
+    assert_eq!(
+        result.expect_err("refused").error_type(),
+        "KmsMaterialGuard.RefusedBlastRadius"
+    );
+    assert_eq!(b.sim.counters().calls("DeleteImportedKeyMaterial"), 0);
 }
