@@ -74,7 +74,7 @@ pub enum Trigger {
     /// The rest of a large request, handed over by an earlier invocation.
     Continue {
         request: RevocationRequest,
-        meta: crate::continuation::Meta,
+        meta: Box<crate::continuation::Meta>,
     },
 }
 
@@ -146,7 +146,10 @@ pub fn classify(payload: &Value, who: &Identity<'_>) -> Result<Classified, Box<R
                 let mut provenance = meta.provenance.clone();
                 provenance.continuation_of = Some(meta.parent_request_id.clone());
                 Ok(Classified {
-                    trigger: Trigger::Continue { request, meta },
+                    trigger: Trigger::Continue {
+                        request,
+                        meta: Box::new(meta),
+                    },
                     provenance,
                 })
             }

@@ -266,7 +266,10 @@ pub fn security_hub(
                 .and_then(|w| w.get("Status"))
                 .and_then(Value::as_str)
                 .is_none_or(|s| s != "SUPPRESSED" && s != "RESOLVED");
-            if !(active && open && label.is_some() && label >= min_severity) {
+            // Posture (compliance) findings describe configuration, not an attack: a key
+            // misconfiguration must not revoke the key automatically.
+            let posture = f.get("Compliance").is_some_and(|c| !c.is_null());
+            if posture || !(active && open && label.is_some() && label >= min_severity) {
                 skipped += 1;
                 continue;
             }
@@ -321,7 +324,7 @@ pub fn security_hub(
     }
     if keys.is_empty() {
         return Ok(FindingsDecision::Nothing(format!(
-            "no AwsKmsKey resource in the {} finding(s) that qualify ({skipped} below the severity or not active)",
+            "no AwsKmsKey resource in the {} finding(s) that qualify ({skipped} below the severity, not active, or posture checks)",
             findings.len() - skipped
         )));
     }
