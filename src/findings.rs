@@ -375,6 +375,18 @@ pub fn guardduty(
                 .reject("InvalidValue", "must be a number"));
         }
     };
+    // The console's "Generate sample findings" produces realistic findings marked as samples.
+    let sample = detail
+        .get("service")
+        .and_then(|s| s.get("additionalInfo"))
+        .and_then(|a| a.get("sample"))
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
+    if sample {
+        return Ok(FindingsDecision::Nothing(
+            "GuardDuty sample finding (service.additionalInfo.sample): ignored".into(),
+        ));
+    }
     let id = detail
         .get("id")
         .and_then(Value::as_str)
@@ -464,10 +476,40 @@ mod tests {
             security_hub(&low, false, Some(Severity::High)),
             Ok(FindingsDecision::Nothing(_))
         ));
-        let mut suppressed = detail;
+        let mut suppressed = detail.clone();
         suppressed["findings"][0]["Workflow"] = json!({"Status": "SUPPRESSED"});
         assert!(matches!(
             security_hub(&suppressed, false, Some(Severity::Low)),
+            Ok(FindingsDecision::Nothing(_))
+        ));
+        let mut posture = detail;
+        posture["findings"][0]["Compliance"] = json!({"Status": "FAILED"});
+        assert!(matches!(
+            security_hub(&posture, false, Some(Severity::Low)),
+            Ok(FindingsDecision::Nothing(_))
+        ));
+        // a responder's explicit custom action still acts on a posture finding
+        assert!(matches!(
+            security_hub(&posture, true, None),
+            Ok(FindingsDecision::Revoke(_))
+        ));
+    }
+
+    #[test]
+    fn guardduty_sample_findings_never_revoke() {
+        let rules = GuardDutyMapping::parse_list(
+            r#"[{"findingType": "*", "minSeverity": 0, "tags": {"t": "v"}}]"#,
+        )
+        .expect("rules");
+        let real = json!({"type": "Recon:EC2/Portscan", "severity": 5, "id": "f"});
+        assert!(matches!(
+            guardduty(&real, &rules),
+            Ok(FindingsDecision::Revoke(_))
+        ));
+        let mut sample = real;
+        sample["service"] = json!({"additionalInfo": {"sample": true}});
+        assert!(matches!(
+            guardduty(&sample, &rules),
             Ok(FindingsDecision::Nothing(_))
         ));
     }
