@@ -631,8 +631,14 @@ impl Executor {
         }
         let mut last: Option<KmsError> = None;
         for attempt in 1..=run.retry.max_attempts {
-            self.pacer.acquire().await;
-            if !run.has_time() {
+            // Never wait for (or take) a pace slot that lies past the deadline.
+            let slot = self
+                .pacer
+                .reserve_by(run.deadline.latest_start(run.retry.margin));
+            if let Some(slot) = slot {
+                tokio::time::sleep_until(slot).await;
+            }
+            if slot.is_none() || !run.has_time() {
                 return match last {
                     None => {
                         f.state_after = f.state_before.clone();

@@ -804,5 +804,6 @@ fn step_arn(step: &Step) -> Option<String> {
 
 fn selector_text(req: &RevocationRequest) -> String {
     let tags: Vec<String> = req.tags.iter().map(|(k, v)| format!("{k}={v}")).collect();
-    format!("tags:{}", tags.join(","))
+    // The record's `key` holds at most 2048 characters.
+    crate::request::short_n(&format!("tags:{}", tags.join(",")), 2000)
 }

@@ -180,6 +180,11 @@ impl Deadline {
     pub fn allows(&self, needed: Duration) -> bool {
         self.remaining().is_none_or(|r| r >= needed)
     }
+
+    /// The latest instant at which `needed` is still left; `None` without a deadline.
+    pub fn latest_start(&self, needed: Duration) -> Option<Instant> {
+        self.at.map(|at| at.checked_sub(needed).unwrap_or(at))
+    }
 }
 
 /// Retry settings for one invocation.

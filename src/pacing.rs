@@ -40,6 +40,12 @@ impl Pacer {
 
     /// Reserves the next send slot; returns the instant to wait for.
     pub fn reserve(&self) -> Instant {
+        self.reserve_by(None).unwrap_or_else(Instant::now)
+    }
+
+    /// Reserves the next send slot if it is no later than `latest`; otherwise reserves nothing
+    /// (so a declined slot is not lost to the next caller, e.g. the next invocation).
+    pub fn reserve_by(&self, latest: Option<Instant>) -> Option<Instant> {
         let now = Instant::now();
         let mut s = match self.state.lock() {
             Ok(s) => s,
@@ -49,8 +55,11 @@ impl Pacer {
             Some(next) if next > now => next,
             _ => now,
         };
+        if latest.is_some_and(|l| slot > l) {
+            return None;
+        }
         s.next = Some(slot + interval(s.rate));
-        slot
+        Some(slot)
     }
 
     /// Waits for the next send slot.
@@ -118,6 +127,18 @@ mod tests {
             p.on_success();
         }
         assert_eq!(p.rate(), 16.0, "never above the configured rate");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_slot_past_the_limit_is_declined_without_being_consumed() {
+        let p = Pacer::new(10.0);
+        let start = Instant::now();
+        p.reserve();
+        p.reserve();
+        // the next slot is at +200 ms: a limit of +150 ms declines it, and keeps it free
+        assert_eq!(p.reserve_by(Some(start + Duration::from_millis(150))), None);
+        assert_eq!(p.reserve_by(Some(start + Duration::from_millis(150))), None);
+        assert_eq!(p.reserve(), start + Duration::from_millis(200));
     }
 
     #[tokio::test(start_paused = true)]

@@ -55,6 +55,18 @@ fn validator() -> &'static jsonschema::Validator {
     })
 }
 
+/// Validates one record (as JSON) against `schema/audit-record.v1.json`.
+pub fn assert_schema_value_valid(v: &Value) {
+    let errors: Vec<String> = validator()
+        .iter_errors(v)
+        .map(|e| format!("{} at {}", e, e.instance_path()))
+        .collect();
+    assert!(
+        errors.is_empty(),
+        "record violates the schema: {errors:?}\n{v:#}"
+    );
+}
+
 /// Serialises each record and validates it against `schema/audit-record.v1.json`.
 pub fn assert_schema_valid(records: &[AuditRecord]) {
     for r in records {
