@@ -16,7 +16,9 @@ bad() { echo "template contract: $*" >&2; fail=1; }
 # (docs/deploy.md, "Parameters"). A new variable must be added to the template or to this list.
 # Do not list one whose default needs something the template does not provide (a permission of
 # the role, a resource): that is a template change, not an exception.
-untemplated=" MATERIAL_GUARD_CONCURRENCY MATERIAL_GUARD_MAX_ATTEMPTS MATERIAL_GUARD_CALL_TIMEOUT_MS MATERIAL_GUARD_DEADLINE_MARGIN_MS "
+# MATERIAL_GUARD_CONTINUATION_FUNCTION defaults to the function's own name (AWS_LAMBDA_FUNCTION_NAME);
+# the template grants that self-invocation (ContinuationPolicy), checked below.
+untemplated=" MATERIAL_GUARD_CONCURRENCY MATERIAL_GUARD_MAX_ATTEMPTS MATERIAL_GUARD_CALL_TIMEOUT_MS MATERIAL_GUARD_DEADLINE_MARGIN_MS MATERIAL_GUARD_CONTINUATION_FUNCTION "
 
 in_template=$(grep -oE '^ +MATERIAL_GUARD_[A-Z0-9_]+:' "$T" | tr -d ' :' | sort -u)
 in_code=$(grep -ohE '"MATERIAL_GUARD_[A-Z0-9_]+"' src/config.rs | tr -d '"' | sort -u)
@@ -47,6 +49,10 @@ phrase=$(sed -nE "s/^      FilterPattern: '\"(audit records could not be publish
 [[ -n "$phrase" ]] || bad "AuditPublishFailedMetricFilter's FilterPattern not found in $T"
 [[ -z "$phrase" ]] || grep -qF "$phrase" src/publish.rs \
   || bad "src/publish.rs no longer logs \"$phrase\" (AuditPublishFailedMetricFilter in $T)"
+
+# The continuation's self-invocation needs lambda:InvokeFunction on the function itself.
+grep -q 'Action: lambda:InvokeFunction' "$T" && grep -q 'Resource: !GetAtt MaterialGuardFunction.Arn' "$T" \
+  || bad "the function continues large requests by invoking itself: $T must grant lambda:InvokeFunction on MaterialGuardFunction"
 
 if ((fail)); then exit 1; fi
 echo "template contract: $(wc -w <<<"$in_template") variables, metric names, namespace, sweep action and publish-failure phrase agree with src/"
