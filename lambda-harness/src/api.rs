@@ -411,6 +411,9 @@ pub(crate) struct State {
     async_invocations: Vec<AsyncInvocation>,
     processes_attached: u64,
     processes_alive: u64,
+    /// Serials of the processes launched by `FunctionProcess` that have not exited (a process
+    /// leaves this set as soon as the reaper sees it exit, before anyone can observe the exit).
+    live_processes: HashSet<u64>,
     last_exit: Option<String>,
 }
 
@@ -443,6 +446,22 @@ pub(crate) enum NextPoll {
     /// An invocation is in flight: `/next` is not a valid transition (RIE answers 403).
     Forbidden,
     Wait,
+    /// The runtime that made this long poll is gone (its process exited, or it closed the
+    /// connection): it must not be handed an invocation, which would be lost in flight.
+    Gone,
+}
+
+/// What a pending `/next` long poll knows about who made it.
+pub(crate) struct Poller<'a> {
+    /// Serials of the `FunctionProcess`es alive when the poll arrived (filled by the first
+    /// check). A poll can only come from a live process, so once all of them have exited the
+    /// poll is an orphan, even if the harness has not yet seen its connection close: the kernel
+    /// may deliver the FIN of a killed process after its exit is reported (loopback packets are
+    /// processed in softirq context, which a loaded machine defers to ksoftirqd).
+    pub(crate) owners: Vec<u64>,
+    /// Whether the connection's peer can still read the answer (false once it closed or reset
+    /// the connection).
+    pub(crate) peer_alive: &'a (dyn Fn() -> bool + Sync),
 }
 
 pub(crate) struct Delivery {
@@ -570,15 +589,31 @@ impl Shared {
     }
 
     /// A `/next` long poll (or its re-check after a state change).
-    pub(crate) fn poll_next(self: &Arc<Self>, first_check: bool) -> NextPoll {
+    pub(crate) fn poll_next(
+        self: &Arc<Self>,
+        first_check: bool,
+        poller: &mut Poller<'_>,
+    ) -> NextPoll {
         let mut state = self.lock();
         if first_check {
+            poller.owners = state.live_processes.iter().copied().collect();
             state.next_polls.push(Instant::now());
             state.ready = true;
             if state.in_flight.is_some() {
                 drop(state);
                 self.bump();
                 return NextPoll::Forbidden;
+            }
+        }
+        if state.in_flight.is_none() && !state.queue.is_empty() {
+            let orphaned = !poller.owners.is_empty()
+                && poller
+                    .owners
+                    .iter()
+                    .all(|serial| !state.live_processes.contains(serial));
+            if orphaned || !(poller.peer_alive)() {
+                // Leave the invocation queued for a live runtime.
+                return NextPoll::Gone;
             }
         }
         let pending = if state.in_flight.is_some() {
@@ -833,21 +868,31 @@ impl Shared {
         self.bump();
     }
 
-    /// A process launched by `FunctionProcess` starts: a new init phase.
-    pub(crate) fn process_attached(&self) {
+    /// A process launched by `FunctionProcess` starts: a new init phase. Returns its serial.
+    pub(crate) fn process_attached(&self) -> u64 {
         let mut state = self.lock();
         state.processes_attached += 1;
         state.processes_alive += 1;
+        let serial = state.processes_attached;
+        state.live_processes.insert(serial);
         state.ready = false;
         state.init_error = None;
         drop(state);
         self.bump();
+        serial
+    }
+
+    /// The process `serial` has exited (seen by its reaper, before it is reaped and before its
+    /// exit is observable): its pending `/next` polls are orphans from now on.
+    pub(crate) fn process_gone(&self, serial: u64) {
+        self.lock().live_processes.remove(&serial);
     }
 
     /// A process launched by `FunctionProcess` exited: what was in flight or queued fails with
     /// `Runtime.ExitError`, like Lambda reports a runtime that dies.
-    pub(crate) fn process_exited(&self, exit: String) {
+    pub(crate) fn process_exited(&self, serial: u64, exit: String) {
         let mut state = self.lock();
+        state.live_processes.remove(&serial);
         state.processes_alive = state.processes_alive.saturating_sub(1);
         state.last_exit = Some(exit.clone());
         if state.processes_alive > 0 {

@@ -296,13 +296,15 @@ impl FunctionProcess {
     /// another process is spawned.
     pub fn spawn(api: &RuntimeApi, command: FunctionCommand) -> io::Result<FunctionProcess> {
         let mut cmd = command.build(api);
-        api.shared.process_attached();
+        let serial = api.shared.process_attached();
         let spawned_at = Instant::now();
         let mut child = match cmd.spawn() {
             Ok(child) => child,
             Err(e) => {
-                api.shared
-                    .process_exited(format!("could not start {:?}: {e}", command.program));
+                api.shared.process_exited(
+                    serial,
+                    format!("could not start {:?}: {e}", command.program),
+                );
                 return Err(e);
             }
         };
@@ -322,7 +324,7 @@ impl FunctionProcess {
                 Some(err) => spawn_reader(err, OutputStream::Stderr, inner.clone(), echo)?,
                 None => inner.lock().stderr_eof = true,
             }
-            spawn_reaper(pid, inner.clone(), Arc::downgrade(&api.shared))?;
+            spawn_reaper(pid, serial, inner.clone(), Arc::downgrade(&api.shared))?;
             spawn_rss_poller(pid, inner.clone())
         })();
         if let Err(e) = started {
@@ -331,7 +333,7 @@ impl FunctionProcess {
             let _ = child.wait();
             if !inner.lock().exited {
                 api.shared
-                    .process_exited(format!("harness could not watch the process: {e}"));
+                    .process_exited(serial, format!("harness could not watch the process: {e}"));
             }
             return Err(e);
         }
@@ -570,7 +572,7 @@ fn spawn_reader(
         .map(|_| ())
 }
 
-fn spawn_reaper(pid: u32, inner: Arc<ProcInner>, api: Weak<Shared>) -> io::Result<()> {
+fn spawn_reaper(pid: u32, serial: u64, inner: Arc<ProcInner>, api: Weak<Shared>) -> io::Result<()> {
     let Ok(raw_pid) = libc::pid_t::try_from(pid) else {
         return Err(io::Error::other("pid out of range"));
     };
@@ -594,6 +596,11 @@ fn spawn_reaper(pid: u32, inner: Arc<ProcInner>, api: Weak<Shared>) -> io::Resul
                 if rc == 0 || io::Error::last_os_error().kind() != io::ErrorKind::Interrupted {
                     break;
                 }
+            }
+            // The API first: /next polls this process left pending are orphans from now on, even
+            // if the harness has not seen their connections close yet (see `Poller`).
+            if let Some(shared) = api.upgrade() {
+                shared.process_gone(serial);
             }
             inner.lock().exited = true;
             // 2. Reap it, with its resource usage (ru_maxrss).
@@ -623,7 +630,7 @@ fn spawn_reaper(pid: u32, inner: Arc<ProcInner>, api: Weak<Shared>) -> io::Resul
             };
             inner.bump();
             if let Some(shared) = api.upgrade() {
-                shared.process_exited(exit);
+                shared.process_exited(serial, exit);
             }
         })
         .map(|_| ())

@@ -2,6 +2,7 @@
 //! Invoke API 2015-03-31, both on one loopback port.
 
 use std::convert::Infallible;
+use std::os::fd::{AsRawFd, RawFd};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -18,7 +19,7 @@ use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 
 use crate::api::{
-    FunctionError, InvocationSource, NextPoll, Posted, Reject, RuntimeApiOptions, Shared,
+    FunctionError, InvocationSource, NextPoll, Poller, Posted, Reject, RuntimeApiOptions, Shared,
     await_invocation,
 };
 
@@ -32,9 +33,12 @@ pub(crate) async fn serve(listener: TcpListener, shared: Arc<Shared>) {
             accepted = listener.accept() => match accepted {
                 Ok((stream, _)) => {
                     let _ = stream.set_nodelay(true);
+                    // For `/next`: whether the runtime is still there to read its invocation.
+                    // Valid while the connection's task (which owns the stream) runs.
+                    let fd = stream.as_raw_fd();
                     let shared = shared.clone();
                     connections.spawn(async move {
-                        let service = service_fn(move |req| handle(shared.clone(), req));
+                        let service = service_fn(move |req| handle(shared.clone(), fd, req));
                         // Canonical header names ("Lambda-Runtime-Aws-Request-Id"), as Lambda's
                         // Go server writes them, for runtime clients that compare case-sensitively.
                         let _ = http1::Builder::new()
@@ -51,10 +55,14 @@ pub(crate) async fn serve(listener: TcpListener, shared: Arc<Shared>) {
     }
 }
 
-async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Resp, Infallible> {
+async fn handle(
+    shared: Arc<Shared>,
+    fd: RawFd,
+    req: Request<Incoming>,
+) -> Result<Resp, Infallible> {
     let path = req.uri().path().to_owned();
     let response = if let Some(rest) = path.strip_prefix("/2018-06-01/runtime/") {
-        runtime_route(&shared, rest, req).await
+        runtime_route(&shared, fd, rest, req).await
     } else if let Some(rest) = path.strip_prefix("/2015-03-31/functions/") {
         invoke_route(&shared, rest, req).await
     } else {
@@ -71,11 +79,16 @@ async fn handle(shared: Arc<Shared>, req: Request<Incoming>) -> Result<Resp, Inf
 // Runtime API
 // ------------------------------------------------------------------------------------------
 
-async fn runtime_route(shared: &Arc<Shared>, rest: &str, req: Request<Incoming>) -> Resp {
+async fn runtime_route(
+    shared: &Arc<Shared>,
+    fd: RawFd,
+    rest: &str,
+    req: Request<Incoming>,
+) -> Resp {
     let method = req.method().clone();
     let segments: Vec<&str> = rest.split('/').collect();
     match (segments.as_slice(), method) {
-        (["invocation", "next"], Method::GET) => next(shared).await,
+        (["invocation", "next"], Method::GET) => next(shared, fd).await,
         (["invocation", id, "response"], Method::POST) => {
             let id = (*id).to_owned();
             post_response(shared, &id, req).await
@@ -101,11 +114,16 @@ async fn runtime_route(shared: &Arc<Shared>, rest: &str, req: Request<Incoming>)
 }
 
 /// `GET /runtime/invocation/next`: long poll until an invocation can be delivered.
-async fn next(shared: &Arc<Shared>) -> Resp {
+async fn next(shared: &Arc<Shared>, fd: RawFd) -> Resp {
     let mut changed = shared.changed.subscribe();
     let mut first_check = true;
+    let peer_alive = move || peer_alive(fd);
+    let mut poller = Poller {
+        owners: Vec::new(),
+        peer_alive: &peer_alive,
+    };
     loop {
-        match shared.poll_next(first_check) {
+        match shared.poll_next(first_check, &mut poller) {
             NextPoll::Deliver(delivery) => {
                 let mut resp = Response::new(Full::new(delivery.body));
                 let headers = resp.headers_mut();
@@ -130,6 +148,15 @@ async fn next(shared: &Arc<Shared>) -> Resp {
             }
             NextPoll::Forbidden => {
                 return state_transition_error("Invoking", "Ready");
+            }
+            NextPoll::Gone => {
+                // Nobody will read this; the invocation stays queued for a live runtime.
+                return runtime_error(
+                    StatusCode::GONE,
+                    "RuntimeGone",
+                    "the runtime that made this request has exited or closed the connection"
+                        .to_owned(),
+                );
             }
             NextPoll::Wait => {}
         }
@@ -479,6 +506,32 @@ async fn read_body(body: Incoming, limit: usize) -> BodyRead {
         Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => BodyRead::TooLarge,
         Err(_) => BodyRead::Broken,
     }
+}
+
+/// Whether the peer of the connection on `fd` may still read an answer: false once it closed
+/// (EOF) or reset the connection. A peek reads nothing and never blocks; pipelined bytes or
+/// nothing to read yet both mean "still there".
+fn peer_alive(fd: RawFd) -> bool {
+    let mut byte = 0u8;
+    // SAFETY: `fd` is the connection's socket, open while the connection task that polls this
+    // request lives; `byte` is a valid one-byte buffer; MSG_PEEK | MSG_DONTWAIT consumes nothing
+    // and does not block.
+    let n = unsafe {
+        libc::recv(
+            fd,
+            (&raw mut byte).cast::<libc::c_void>(),
+            1,
+            libc::MSG_PEEK | libc::MSG_DONTWAIT,
+        )
+    };
+    if n >= 0 {
+        return n > 0;
+    }
+    let err = std::io::Error::last_os_error();
+    matches!(
+        err.kind(),
+        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::Interrupted
+    )
 }
 
 fn json_response(status: StatusCode, body: &Value) -> Resp {

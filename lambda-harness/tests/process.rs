@@ -142,6 +142,46 @@ async fn a_new_process_on_the_same_api_is_a_new_cold_start() {
 }
 
 #[tokio::test]
+async fn a_killed_runtime_whose_poll_is_still_open_is_not_given_the_next_invocation() {
+    // GIVEN a runtime killed while its /next long poll was pending, whose connection the harness
+    // has not seen close (a holder outside its process group keeps the socket open; on a loaded
+    // machine the kernel's late FIN after a kill looks the same)
+    let api = start_api().await;
+    let first = FunctionProcess::spawn(
+        &api,
+        FunctionCommand::new("python3")
+            .arg(common::orphan_poll_script())
+            .env("ORPHAN_HOLD_S", "30"),
+    )
+    .expect("spawn");
+    assert!(
+        first.wait_ready(PATIENCE).await.is_some(),
+        "the poll arrived"
+    );
+    let holder = first
+        .wait_for_line(OutputStream::Stdout, PATIENCE, |l| l.starts_with("holder "))
+        .await
+        .and_then(|l| l.trim_start_matches("holder ").trim().parse::<u32>().ok())
+        .expect("holder pid");
+    first.kill();
+    assert!(first.wait_exit(PATIENCE).await.is_some());
+
+    // WHEN a new runtime process is spawned and an invocation is queued at once
+    let second = FunctionProcess::spawn(&api, common::fake_runtime_command(&[])).expect("spawn");
+    let invocation = api
+        .invoke(json!({"after": "orphan"}), Duration::from_secs(10))
+        .await;
+    let _ = std::process::Command::new("kill")
+        .args(["-9", &holder.to_string()])
+        .status();
+
+    // THEN the new process serves it: the orphaned poll was not handed the invocation
+    let response = invocation.outcome.expect("served by the second process");
+    assert_eq!(response["pid"], json!(second.pid()));
+    assert_eq!(response["echo"], json!({"after": "orphan"}));
+}
+
+#[tokio::test]
 async fn spawning_a_missing_binary_is_an_error() {
     // GIVEN a harness
     let api = start_api().await;
@@ -331,4 +371,3 @@ async fn cli_without_events_measures_the_cold_start_in_text() {
         .expect("run lambda-harness");
     assert_eq!(usage.status.code(), Some(2));
 }
-

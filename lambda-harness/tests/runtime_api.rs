@@ -342,3 +342,61 @@ async fn an_invocation_nobody_takes_fails_after_the_queue_timeout() {
     assert_eq!(invocation.deadline_ms, None);
     assert_eq!(api.queued(), 0);
 }
+
+#[tokio::test]
+async fn a_poll_whose_connection_closed_is_not_given_the_next_invocation() {
+    // GIVEN a /next long poll pending on the harness
+    let api = start_api().await;
+    let mut stale = tokio::net::TcpStream::connect(api.addr())
+        .await
+        .expect("connect");
+    tokio::io::AsyncWriteExt::write_all(
+        &mut stale,
+        b"GET /2018-06-01/runtime/invocation/next HTTP/1.1\r\nHost: runtime\r\n\r\n",
+    )
+    .await
+    .expect("send /next");
+    let deadline = std::time::Instant::now() + PATIENCE;
+    while api.next_poll_count() == 0 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert_eq!(api.next_poll_count(), 1);
+
+    // WHEN its runtime goes away and, before the harness's connection task has run again, an
+    // invocation is queued (the blocking sleep lets the kernel process the close while this
+    // single-threaded test runtime polls nothing)
+    drop(stale);
+    std::thread::sleep(Duration::from_millis(50));
+    let invocation = api.invoke(json!({"n": 1}), PATIENCE);
+
+    // THEN a live runtime asking next gets the invocation, and can answer it
+    let (status, head, body) = raw_http(
+        api.addr(),
+        "GET",
+        "/2018-06-01/runtime/invocation/next",
+        &[],
+        b"",
+    )
+    .await;
+    assert_eq!(status, 200, "{head}");
+    assert_eq!(
+        serde_json::from_slice::<Value>(&body).ok(),
+        Some(json!({"n": 1}))
+    );
+    let request_id = head
+        .lines()
+        .find_map(|l| l.strip_prefix("Lambda-Runtime-Aws-Request-Id: "))
+        .expect("request id header")
+        .trim()
+        .to_owned();
+    let (status, _, _) = raw_http(
+        api.addr(),
+        "POST",
+        &format!("/2018-06-01/runtime/invocation/{request_id}/response"),
+        &[],
+        b"{\"ok\": true}",
+    )
+    .await;
+    assert_eq!(status, 202);
+    assert_eq!(invocation.await.outcome.ok(), Some(json!({"ok": true})));
+}

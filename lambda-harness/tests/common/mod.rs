@@ -16,6 +16,11 @@ pub fn fake_runtime_script() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/fake_runtime.py")
 }
 
+/// A runtime that is killed with its /next poll left open (tests/fixtures/orphan_poll.py).
+pub fn orphan_poll_script() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/orphan_poll.py")
+}
+
 /// `python3 tests/fixtures/fake_runtime.py` with Lambda's environment plus `env`.
 pub fn fake_runtime_command(env: &[(&str, &str)]) -> FunctionCommand {
     FunctionCommand::new("python3")
