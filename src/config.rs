@@ -93,6 +93,8 @@ pub struct Config {
     /// The function (name or ARN) a large request continues in when the deadline comes;
     /// `None`: no continuation (keys left are `deferred` and the invocation asks for a retry).
     pub continuation_function: Option<String>,
+    /// Organizational units (and parents) the account belongs to, for requests targeting OUs.
+    pub organizational_units: Vec<String>,
 }
 
 /// A configuration variable that is missing or malformed.
@@ -136,6 +138,7 @@ impl Default for Config {
             securityhub_min_severity: None,
             guardduty_mappings: Vec::new(),
             continuation_function: None,
+            organizational_units: Vec::new(),
         }
     }
 }
@@ -419,6 +422,15 @@ impl Config {
             None => get("AWS_LAMBDA_FUNCTION_NAME"),
         };
 
+        let organizational_units = match get("MATERIAL_GUARD_ORGANIZATIONAL_UNITS") {
+            None => Vec::new(),
+            Some(v) => list("MATERIAL_GUARD_ORGANIZATIONAL_UNITS", &v, |s| {
+                crate::request::is_organizational_unit(s)
+                    .then_some(())
+                    .ok_or("each entry must be an OU id (ou-xxxx-yyyyyyyy) or root id (r-xxxx)")
+            })?,
+        };
+
         Ok(Config {
             region,
             account_id,
@@ -445,6 +457,7 @@ impl Config {
             securityhub_min_severity,
             guardduty_mappings,
             continuation_function,
+            organizational_units,
         })
     }
 }

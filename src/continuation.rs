@@ -116,6 +116,7 @@ pub fn payload(meta: &Meta, req: &RevocationRequest, keys: &[ContinuedKey]) -> V
         "requestedBy": req.requested_by,
         "dryRun": req.dry_run,
         "keyMaterialId": req.key_material_id,
+        "targets": req.targets,
         "trigger": meta.provenance,
         "keys": keys.iter().map(|k| match &k.context {
             Some(c) => json!({"key": k.key, "incidentId": c.incident_id, "reason": c.reason}),
@@ -171,6 +172,7 @@ pub fn parse(value: &Value) -> Result<(RevocationRequest, Meta), Rejection> {
             "requestedBy",
             "dryRun",
             "keyMaterialId",
+            "targets",
             "trigger",
             "keys",
         ],
@@ -237,6 +239,15 @@ pub fn parse(value: &Value) -> Result<(RevocationRequest, Meta), Rejection> {
             return Err(path
                 .field("trigger")
                 .reject("InvalidType", "must be the original trigger object"));
+        }
+    };
+    let targets = match obj.get("targets") {
+        None | Some(Value::Null) => None,
+        Some(v) => {
+            // Same validation as a request's `targets`.
+            let wrapped =
+                json!({"keys": ["alias/x"], "reason": "r", "incidentId": "i", "targets": v});
+            request::parse_request(&wrapped, &path)?.targets
         }
     };
     let keys_path = path.field("keys");
@@ -307,6 +318,7 @@ pub fn parse(value: &Value) -> Result<(RevocationRequest, Meta), Rejection> {
             incident_id,
             requested_by,
             dry_run,
+            targets,
         },
         Meta {
             sequence,
@@ -357,6 +369,7 @@ mod tests {
             incident_id: "INC-1".into(),
             requested_by: Some("alice".into()),
             dry_run: false,
+            targets: None,
         }
     }
 

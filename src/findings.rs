@@ -348,6 +348,7 @@ pub fn security_hub(
             _ => "aws.securityhub".into(),
         }),
         dry_run: false,
+        targets: None,
     }))
 }
 
@@ -415,6 +416,7 @@ pub fn guardduty(
             bounded(&rule.finding_type, 200)
         )),
         dry_run: rule.dry_run,
+        targets: None,
     }))
 }
 

@@ -184,28 +184,34 @@ impl Guard {
         );
         match trigger {
             Trigger::Revoke(req) => {
-                self.revoke(
-                    collected,
-                    inv,
-                    &provenance,
-                    &account,
-                    req,
-                    Action::Revoke,
-                    0,
-                )
-                .await
+                let result = self
+                    .revoke(
+                        collected,
+                        inv,
+                        &provenance,
+                        &account,
+                        req,
+                        Action::Revoke,
+                        0,
+                    )
+                    .await;
+                self.emit_summary(&provenance, &account, &result);
+                result
             }
             Trigger::Continue { request, meta } => {
-                self.revoke(
-                    collected,
-                    inv,
-                    &provenance,
-                    &account,
-                    request,
-                    meta.action,
-                    meta.sequence,
-                )
-                .await
+                let result = self
+                    .revoke(
+                        collected,
+                        inv,
+                        &provenance,
+                        &account,
+                        request,
+                        meta.action,
+                        meta.sequence,
+                    )
+                    .await;
+                self.emit_summary(&provenance, &account, &result);
+                result
             }
             Trigger::Expiry(notice) => {
                 let run = self.run(inv, &account, false, None);
@@ -346,7 +352,41 @@ impl Guard {
         action: Action,
         sequence: u64,
     ) -> Result<Summary, GuardError> {
+        let mut req = req;
         let dry_run = req.dry_run || self.config.dry_run;
+        // Organization request: act only if this member is targeted, and only on its own keys.
+        let mut skipped_other_members = 0;
+        if let Some(targets) = &req.targets {
+            let region = self.config.region.as_str();
+            if !targets.includes(account, &self.config.organizational_units, region) {
+                tracing::info!(
+                    account,
+                    region,
+                    "organization request not targeted at this member"
+                );
+                let mut summary = Summary::new(
+                    &inv.request_id,
+                    action,
+                    dry_run,
+                    Some(req.incident_id.clone()),
+                    &[],
+                );
+                summary.targeted = Some(false);
+                summary.note = Some(format!(
+                    "account {account} in {region} is not among the request's targets"
+                ));
+                return Ok(summary);
+            }
+            let before = req.keys.len();
+            req.keys.retain(|k| match &k.parsed {
+                Ok(parsed) => parsed
+                    .location()
+                    .is_none_or(|(a, r)| a == account && r == region),
+                Err(_) => true,
+            });
+            skipped_other_members = before - req.keys.len();
+        }
+        let req = req;
         let run = self.run(inv, account, dry_run, req.key_material_id.clone());
         let ctx = self.ctx(collected, inv, provenance, dry_run, Some(&req));
         let limit = self.config.blast_radius;
@@ -513,7 +553,7 @@ impl Guard {
                 self.emit(&ctx, &results[i]);
             }
         }
-        let mut summary = self.finish(
+        let mut outcome = self.finish(
             inv,
             action,
             dry_run,
@@ -521,10 +561,65 @@ impl Guard {
             results,
             None,
         );
-        if let (Ok(s), Some(id)) = (&mut summary, continuation) {
-            s.continued_by = Some(id);
+        let organization = req.targets.is_some();
+        match &mut outcome {
+            Ok(s) => {
+                s.continued_by = continuation;
+                if organization {
+                    s.targeted = Some(true);
+                }
+                s.skipped_other_members = skipped_other_members;
+            }
+            Err(GuardError::Retryable { summary }) => {
+                if organization {
+                    summary.targeted = Some(true);
+                }
+                summary.skipped_other_members = skipped_other_members;
+            }
+            Err(_) => {}
         }
-        summary
+        outcome
+    }
+
+    /// The per-invocation summary of a revocation request (stdout and the audit bus): lets a
+    /// central account see when every member is done with an incident.
+    fn emit_summary(
+        &self,
+        provenance: &Provenance,
+        account: &str,
+        result: &Result<Summary, GuardError>,
+    ) {
+        let (summary, error_type) = match result {
+            Ok(s) => (s, None),
+            Err(e) => match e.summary() {
+                Some(s) => (s, Some(e.error_type())),
+                None => return,
+            },
+        };
+        let targeted = summary.targeted.unwrap_or(true);
+        let complete = summary.retryable() == 0
+            && summary.continued_by.is_none()
+            && !matches!(result, Err(GuardError::Retryable { .. }));
+        let doc = serde_json::json!({
+            "log_type": "summary",
+            "schema": crate::response::SUMMARY_SCHEMA,
+            "timestamp": rfc3339(Utc::now()),
+            "account": account,
+            "region": self.config.region,
+            "function_request_id": summary.request_id,
+            "incident_id": summary.incident_id,
+            "action": summary.action,
+            "dry_run": summary.dry_run,
+            "targeted": targeted,
+            "trigger": provenance,
+            "counts": summary.counts,
+            "keys": summary.results.len(),
+            "skipped_other_members": summary.skipped_other_members,
+            "continued_by": summary.continued_by,
+            "complete": complete,
+            "error_type": error_type,
+        });
+        self.sink.emit_summary(&doc);
     }
 
     /// Starts a continuation invocation for `deferred` keys. Returns its request id (or

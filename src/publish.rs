@@ -19,14 +19,19 @@ use crate::audit::{AuditRecord, AuditSink};
 pub const EVENT_SOURCE: &str = "kms-material-guard";
 /// `detail-type` of published audit records.
 pub const EVENT_DETAIL_TYPE: &str = "Key Material Audit Record";
+/// `detail-type` of published per-invocation summaries of revocation requests.
+pub const SUMMARY_DETAIL_TYPE: &str = "Key Material Revocation Summary";
 /// Attempts per batch (the first plus retries of failed entries).
 pub const MAX_ATTEMPTS: u32 = 4;
+
+type Entry = (&'static str, String, Option<String>);
 
 /// Buffers records and publishes them on `flush`.
 pub struct EventBridgeSink {
     client: aws_sdk_eventbridge::Client,
     bus: String,
-    buffer: Mutex<Vec<(String, Option<String>)>>,
+    /// (detail-type, detail, key ARN)
+    buffer: Mutex<Vec<Entry>>,
     published: AtomicU64,
     lost: AtomicU64,
 }
@@ -53,21 +58,26 @@ impl EventBridgeSink {
         self.lost.load(Ordering::Relaxed)
     }
 
-    fn entry(&self, detail: &str, key_arn: &Option<String>) -> PutEventsRequestEntry {
+    fn entry(
+        &self,
+        detail_type: &str,
+        detail: &str,
+        key_arn: &Option<String>,
+    ) -> PutEventsRequestEntry {
         PutEventsRequestEntry::builder()
             .event_bus_name(&self.bus)
             .source(EVENT_SOURCE)
-            .detail_type(EVENT_DETAIL_TYPE)
+            .detail_type(detail_type)
             .detail(detail)
             .set_resources(key_arn.clone().map(|a| vec![a]))
             .build()
     }
 
-    async fn send_batch(&self, mut batch: Vec<(String, Option<String>)>) {
+    async fn send_batch(&self, mut batch: Vec<Entry>) {
         for attempt in 1..=MAX_ATTEMPTS {
             let entries: Vec<PutEventsRequestEntry> =
-                batch.iter().map(|(d, k)| self.entry(d, k)).collect();
-            let failed: Vec<(String, Option<String>)> = match self
+                batch.iter().map(|(t, d, k)| self.entry(t, d, k)).collect();
+            let failed: Vec<Entry> = match self
                 .client
                 .put_events()
                 .set_entries(Some(entries))
@@ -121,12 +131,18 @@ impl AuditSink for EventBridgeSink {
         match serde_json::to_string(record) {
             Ok(detail) => {
                 if let Ok(mut b) = self.buffer.lock() {
-                    b.push((detail, record.key_arn.clone()));
+                    b.push((EVENT_DETAIL_TYPE, detail, record.key_arn.clone()));
                 }
             }
             Err(e) => {
                 tracing::error!(error = %e, "could not serialise audit record for EventBridge")
             }
+        }
+    }
+
+    fn emit_summary(&self, summary: &serde_json::Value) {
+        if let Ok(mut b) = self.buffer.lock() {
+            b.push((SUMMARY_DETAIL_TYPE, summary.to_string(), None));
         }
     }
 

@@ -62,6 +62,110 @@ pub struct RevocationRequest {
     pub incident_id: String,
     pub requested_by: Option<String>,
     pub dry_run: bool,
+    /// Organization request: which member accounts / OUs / Regions act on it.
+    pub targets: Option<Targets>,
+}
+
+/// The members an organization-wide request is for. Empty lists match everything.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Targets {
+    pub accounts: Vec<String>,
+    #[serde(rename = "organizationalUnits")]
+    pub organizational_units: Vec<String>,
+    pub regions: Vec<String>,
+}
+
+impl Targets {
+    /// Whether a member (account, its OUs, Region) is targeted.
+    pub fn includes(&self, account: &str, units: &[String], region: &str) -> bool {
+        let by_org = (self.accounts.is_empty() && self.organizational_units.is_empty())
+            || self.accounts.iter().any(|a| a == account)
+            || self.organizational_units.iter().any(|u| units.contains(u));
+        let by_region = self.regions.is_empty() || self.regions.iter().any(|r| r == region);
+        by_org && by_region
+    }
+}
+
+/// An organizational unit id (`ou-xxxx-yyyyyyyy`) or root id (`r-xxxx`).
+pub fn is_organizational_unit(s: &str) -> bool {
+    let lower_alnum = |t: &str| {
+        !t.is_empty()
+            && t.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+    };
+    if let Some(rest) = s.strip_prefix("ou-") {
+        let mut parts = rest.splitn(2, '-');
+        matches!((parts.next(), parts.next()), (Some(a), Some(b))
+            if (4..=32).contains(&a.len()) && (8..=32).contains(&b.len()) && lower_alnum(a) && lower_alnum(b))
+    } else if let Some(rest) = s.strip_prefix("r-") {
+        (4..=32).contains(&rest.len()) && lower_alnum(rest)
+    } else {
+        false
+    }
+}
+
+fn parse_targets(v: &Value, path: &Path) -> Result<Targets, Rejection> {
+    let Value::Object(obj) = v else {
+        return Err(path.reject(
+            "InvalidType",
+            format!("must be an object, got {}", type_name(v)),
+        ));
+    };
+    reject_unknown(obj, path, &["accounts", "organizationalUnits", "regions"])?;
+    let list = |name: &str,
+                max: usize,
+                check: &dyn Fn(&str) -> bool,
+                what: &str|
+     -> Result<Vec<String>, Rejection> {
+        let p = path.field(name);
+        match obj.get(name) {
+            None | Some(Value::Null) => Ok(Vec::new()),
+            Some(Value::Array(items)) if items.len() <= max => items
+                .iter()
+                .enumerate()
+                .map(|(i, item)| match item {
+                    Value::String(s) if check(s) => Ok(s.clone()),
+                    other => Err(p.index(i).reject(
+                        "InvalidValue",
+                        format!(
+                            "must be {what}, got {}",
+                            match other {
+                                Value::String(s) => format!("{:?}", short(s)),
+                                v => type_name(v).to_string(),
+                            }
+                        ),
+                    )),
+                })
+                .collect(),
+            Some(Value::Array(_)) => Err(p.reject("TooMany", format!("at most {max} entries"))),
+            Some(other) => Err(p.reject(
+                "InvalidType",
+                format!("must be an array, got {}", type_name(other)),
+            )),
+        }
+    };
+    let t = Targets {
+        accounts: list(
+            "accounts",
+            1000,
+            &crate::config::is_account,
+            "a 12-digit account id",
+        )?,
+        organizational_units: list(
+            "organizationalUnits",
+            100,
+            &is_organizational_unit,
+            "an OU id (ou-xxxx-yyyyyyyy) or root id (r-xxxx)",
+        )?,
+        regions: list("regions", 50, &crate::config::is_region, "a Region name")?,
+    };
+    if t.accounts.is_empty() && t.organizational_units.is_empty() && t.regions.is_empty() {
+        return Err(path.reject(
+            "NoTargets",
+            "name at least one account, organizational unit or Region",
+        ));
+    }
+    Ok(t)
 }
 
 /// One identifier as the requester wrote it, and what it parses to.
@@ -344,7 +448,7 @@ fn boolean(v: &Value, path: &Path) -> Result<bool, Rejection> {
 }
 
 /// Fields of the request object, in the casing the contract uses.
-const REQUEST_FIELDS: [&str; 8] = [
+const REQUEST_FIELDS: [&str; 9] = [
     "keys",
     "tags",
     "keyMaterialId",
@@ -353,6 +457,7 @@ const REQUEST_FIELDS: [&str; 8] = [
     "incidentId",
     "requestedBy",
     "dryRun",
+    "targets",
 ];
 
 /// Validates a revocation request object found at `path`.
@@ -541,6 +646,11 @@ pub fn parse_request(value: &Value, path: &Path) -> Result<RevocationRequest, Re
         Some(v) => boolean(v, &path.field("dryRun"))?,
     };
 
+    let targets = match obj.get("targets") {
+        None | Some(Value::Null) => None,
+        Some(v) => Some(parse_targets(v, &path.field("targets"))?),
+    };
+
     Ok(RevocationRequest {
         keys,
         tags,
@@ -549,6 +659,7 @@ pub fn parse_request(value: &Value, path: &Path) -> Result<RevocationRequest, Re
         incident_id,
         requested_by,
         dry_run,
+        targets,
     })
 }
 
@@ -743,6 +854,42 @@ mod tests {
         let r = parse_request(&v, &Path::root("")).expect("valid");
         assert_eq!(r.keys.len(), 2);
         assert!(r.keys[1].parsed.is_err());
+    }
+
+    #[test]
+    fn targets_select_members_by_account_ou_and_region() {
+        let mut v = ok_request();
+        v["targets"] = json!({"accounts": ["222222222222"], "organizationalUnits": ["ou-ab12-cdefgh34"], "regions": ["eu-west-1"]});
+        let t = parse_request(&v, &Path::root(""))
+            .expect("valid")
+            .targets
+            .expect("targets");
+        assert!(t.includes("222222222222", &[], "eu-west-1"));
+        assert!(t.includes("333333333333", &["ou-ab12-cdefgh34".into()], "eu-west-1"));
+        assert!(!t.includes("333333333333", &[], "eu-west-1"));
+        assert!(!t.includes("222222222222", &[], "us-east-1"));
+        let regions_only = Targets {
+            regions: vec!["us-east-1".into()],
+            ..Targets::default()
+        };
+        assert!(regions_only.includes("444444444444", &[], "us-east-1"));
+        for (bad, loc) in [
+            (json!({}), "detail.targets"),
+            (json!({"accounts": ["12"]}), "detail.targets.accounts[0]"),
+            (
+                json!({"organizationalUnits": ["ou-x"]}),
+                "detail.targets.organizationalUnits[0]",
+            ),
+            (json!({"regions": "us-east-1"}), "detail.targets.regions"),
+            (
+                json!({"account": ["222222222222"]}),
+                "detail.targets.account",
+            ),
+        ] {
+            let mut v = ok_request();
+            v["targets"] = bad;
+            assert_eq!(rejection(v).location, loc);
+        }
     }
 
     #[test]

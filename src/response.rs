@@ -10,6 +10,9 @@ use crate::audit::{Action, Outcome};
 use crate::execute::KeyResult;
 use crate::request::Rejection;
 
+/// Schema id of the per-invocation revocation summary (`schema/revocation-summary.v1.json`).
+pub const SUMMARY_SCHEMA: &str = "kms-material-guard/summary/v1";
+
 /// `error_type` values. Stable: alarms, Step Functions `Retry`/`Catch` and runbooks match them.
 pub mod error_types {
     /// The event or request is invalid. Final: a retry is rejected again.
@@ -48,6 +51,10 @@ pub struct Summary {
     pub note: Option<String>,
     /// The request id of the invocation that continues with the keys left at the deadline.
     pub continued_by: Option<String>,
+    /// Organization requests: whether this member (account, Region) was targeted.
+    pub targeted: Option<bool>,
+    /// Organization requests: key ARNs of other accounts or Regions left to their owners.
+    pub skipped_other_members: usize,
 }
 
 impl Summary {
@@ -80,6 +87,8 @@ impl Summary {
                 .collect(),
             note: None,
             continued_by: None,
+            targeted: None,
+            skipped_other_members: 0,
         }
     }
 

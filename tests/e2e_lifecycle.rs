@@ -12,7 +12,9 @@ use common::bed::{Bed, SCOPE, bed, default_bed, sdk_config};
 use common::config;
 use kms_material_guard::audit::{Action, AuditSink, Tee};
 use kms_material_guard::findings::{GuardDutyMapping, Severity};
-use kms_material_guard::publish::{EVENT_DETAIL_TYPE, EVENT_SOURCE, EventBridgeSink};
+use kms_material_guard::publish::{
+    EVENT_DETAIL_TYPE, EVENT_SOURCE, EventBridgeSink, SUMMARY_DETAIL_TYPE,
+};
 use kms_material_guard::{Config, Guard, Invocation, MemorySink, Outcome};
 use kms_sim::{
     FaultKind, FaultRule, ImportOptions, ImportType, KeyInfo, KeySpec, KeyState, SimConfig,
@@ -491,13 +493,23 @@ async fn audit_records_are_published_to_the_event_bus() {
         .handle(&serde_json::json!({"keys": arns, "reason": "publish", "incidentId": "INC-PUB"}))
         .await;
     assert!(result.is_ok());
-    let events = b.sim.events();
-    assert_eq!(
-        events.len(),
-        12,
-        "one event per record, sent in batches of 10"
-    );
-    assert_eq!(publisher.published(), 12);
+    // 12 records and the invocation's summary, sent in batches of 10
+    let all = b.sim.events();
+    assert_eq!(publisher.published(), 13);
+    let summaries: Vec<_> = all
+        .iter()
+        .filter(|e| e.detail_type == SUMMARY_DETAIL_TYPE)
+        .collect();
+    assert_eq!(summaries.len(), 1);
+    let summary: Value = serde_json::from_str(&summaries[0].detail).expect("summary JSON");
+    assert_eq!(summary["counts"]["revoked"], 12);
+    assert_eq!(summary["complete"], true);
+    assert_eq!(summary["incident_id"], "INC-PUB");
+    let events: Vec<_> = all
+        .iter()
+        .filter(|e| e.detail_type == EVENT_DETAIL_TYPE)
+        .collect();
+    assert_eq!(events.len(), 12, "one event per record");
     for e in &events {
         assert_eq!(e.source, EVENT_SOURCE);
         assert_eq!(e.detail_type, EVENT_DETAIL_TYPE);
@@ -529,9 +541,9 @@ async fn failed_publishing_is_retried_and_never_fails_the_revocation() {
     // THEN the revocation succeeded, the stdout record exists, and the event arrived in the end
     assert!(result.is_ok());
     assert_eq!(records[0].outcome, Outcome::Revoked);
-    assert_eq!(publisher.published(), 1);
+    assert_eq!(publisher.published(), 2, "the record and the summary");
     assert_eq!(publisher.lost(), 0);
-    assert_eq!(b.sim.events().len(), 1);
+    assert_eq!(b.sim.events().len(), 2);
 }
 
 #[tokio::test]
@@ -546,7 +558,7 @@ async fn a_bus_that_stays_down_loses_only_the_copy() {
         .await;
     assert!(result.is_ok());
     assert_eq!(records.len(), 1, "the stdout record is there");
-    assert_eq!(publisher.lost(), 1);
+    assert_eq!(publisher.lost(), 2, "the record's and the summary's copies");
     assert_eq!(b.state(&key), KeyState::PendingImport);
 }
 

@@ -850,3 +850,71 @@ async fn a_forged_continuation_still_meets_every_guardrail() {
     );
     assert_eq!(b.sim.counters().calls("DeleteImportedKeyMaterial"), 0);
 }
+
+// ---------- organization requests ----------
+
+#[tokio::test]
+async fn an_organization_request_acts_only_where_it_is_targeted_and_only_on_own_keys() {
+    let b = default_bed().await;
+    let mine = b.byok(&[], &[("supplier", "acme-hsm")]);
+    let elsewhere = format!("arn:aws:kms:eu-west-1:{ACCOUNT}:key/{}", mine.key_id);
+    let foreign = format!("arn:aws:kms:{REGION}:222222222222:key/{}", mine.key_id);
+    let request = |targets: Value, keys: Vec<&str>| {
+        json!({"keys": keys, "tags": {"supplier": "acme-hsm"}, "reason": "supplier HSM compromised",
+               "incidentId": "INC-ORG", "targets": targets})
+    };
+    // GIVEN a request for other accounts only: nothing happens here, and a summary says so
+    let (result, records) = b
+        .handle(&request(
+            json!({"accounts": ["222222222222", "333333333333"]}),
+            vec![&foreign],
+        ))
+        .await;
+    let summary = result.expect("ok");
+    assert_eq!(summary.targeted, Some(false));
+    assert!(records.is_empty());
+    assert_eq!(b.sim.counters().total_calls(), 0);
+    let s = b.sink.summaries();
+    assert_eq!(
+        s.last()
+            .map(|v| (v["targeted"].clone(), v["complete"].clone())),
+        Some((json!(false), json!(true)))
+    );
+    // WHEN the request targets this account and Region, naming keys of other members too
+    let (result, records) = b
+        .handle(&request(
+            json!({"accounts": [ACCOUNT], "regions": [REGION]}),
+            vec![&foreign, &elsewhere],
+        ))
+        .await;
+    // THEN only this member's key is revoked; the others are left to their owners silently
+    let summary = result.expect("ok");
+    assert_eq!(summary.targeted, Some(true));
+    assert_eq!(summary.skipped_other_members, 2);
+    assert_eq!(records.len(), 1);
+    assert_eq!(records[0].key_arn.as_deref(), Some(mine.arn.as_str()));
+    assert_eq!(records[0].outcome, Outcome::Revoked);
+    let s = b.sink.summaries();
+    let last = s.last().expect("summary");
+    assert_eq!(last["complete"], true);
+    assert_eq!(last["counts"]["revoked"], 1);
+    assert_eq!(last["incident_id"], "INC-ORG");
+}
+
+#[tokio::test]
+async fn organizational_units_target_members_that_belong_to_them() {
+    let mut cfg = config();
+    cfg.organizational_units = vec!["ou-ab12-payments1".into(), "r-ab12".into()];
+    let b = bed(SimConfig::unlimited(), cfg).await;
+    let key = b.byok(&[], &[("supplier", "acme-hsm")]);
+    let req = |ou: &str| {
+        json!({"tags": {"supplier": "acme-hsm"}, "reason": "r", "incidentId": "INC-OU", "dryRun": true,
+               "targets": {"organizationalUnits": [ou]}})
+    };
+    let (result, _) = b.handle(&req("ou-ab12-security")).await;
+    assert_eq!(result.expect("ok").targeted, Some(false));
+    let (result, records) = b.handle(&req("ou-ab12-payments1")).await;
+    assert_eq!(result.expect("ok").targeted, Some(true));
+    assert_eq!(records[0].outcome, Outcome::WouldRevoke);
+    assert_eq!(records[0].key_arn.as_deref(), Some(key.arn.as_str()));
+}

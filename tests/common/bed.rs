@@ -91,6 +91,7 @@ impl Bed {
             .await;
         let records = self.sink.take();
         super::assert_schema_valid(&records);
+        super::assert_summaries_valid(&self.sink.summaries());
         (result, records)
     }
 }

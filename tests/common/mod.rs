@@ -55,6 +55,30 @@ fn validator() -> &'static jsonschema::Validator {
     })
 }
 
+fn summary_validator() -> &'static jsonschema::Validator {
+    static V: OnceLock<jsonschema::Validator> = OnceLock::new();
+    V.get_or_init(|| {
+        let text = std::fs::read_to_string(repo_path("schema/revocation-summary.v1.json"))
+            .expect("schema file");
+        let schema: Value = serde_json::from_str(&text).expect("schema is JSON");
+        jsonschema::validator_for(&schema).expect("schema compiles")
+    })
+}
+
+/// Validates revocation summaries against `schema/revocation-summary.v1.json`.
+pub fn assert_summaries_valid(summaries: &[Value]) {
+    for v in summaries {
+        let errors: Vec<String> = summary_validator()
+            .iter_errors(v)
+            .map(|e| format!("{} at {}", e, e.instance_path()))
+            .collect();
+        assert!(
+            errors.is_empty(),
+            "summary violates the schema: {errors:?}\n{v:#}"
+        );
+    }
+}
+
 /// Validates one record (as JSON) against `schema/audit-record.v1.json`.
 pub fn assert_schema_value_valid(v: &Value) {
     let errors: Vec<String> = validator()
