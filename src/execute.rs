@@ -56,7 +56,14 @@ impl KeyFacts {
     pub fn new(action: Action, requested: Option<String>) -> Self {
         KeyFacts {
             action,
-            requested,
+            // Untrusted and possibly huge (a malformed identifier): bounded for the record.
+            requested: requested.map(|r| {
+                if r.len() <= crate::request::MAX_KEY_IDENTIFIER_CHARS {
+                    r
+                } else {
+                    crate::request::short_n(&r, 2000)
+                }
+            }),
             arn: None,
             key_id: None,
             account: None,
