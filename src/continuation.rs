@@ -341,17 +341,7 @@ fn provenance(t: &Value) -> Provenance {
         event_id: s("event_id"),
         event_account: s("event_account"),
         event_time: s("event_time"),
-        resources: t
-            .get("resources")
-            .and_then(Value::as_array)
-            .map(|r| {
-                r.iter()
-                    .filter_map(Value::as_str)
-                    .take(20)
-                    .map(|v| request::short_n(v, 256))
-                    .collect()
-            })
-            .unwrap_or_default(),
+        resources: crate::event::bounded_list(t.get("resources")),
         continuation_of: s("continuation_of"),
     }
 }

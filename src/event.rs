@@ -639,23 +639,26 @@ fn safe_provenance(payload: &Value) -> Provenance {
         event_id: s("id"),
         event_account: s("account"),
         event_time: s("time"),
-        resources: payload
-            .get("resources")
-            .and_then(Value::as_array)
-            .map(|r| {
-                r.iter()
-                    .filter_map(Value::as_str)
-                    .take(20)
-                    .map(bounded)
-                    .collect()
-            })
-            .unwrap_or_default(),
+        resources: bounded_list(payload.get("resources")),
         continuation_of: None,
     }
 }
 
 fn bounded(s: &str) -> String {
     crate::request::short_n(s, 256)
+}
+
+/// At most 20 strings of an untrusted array, each bounded.
+pub(crate) fn bounded_list(v: Option<&Value>) -> Vec<String> {
+    v.and_then(Value::as_array)
+        .map(|r| {
+            r.iter()
+                .filter_map(Value::as_str)
+                .take(20)
+                .map(bounded)
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 fn short_error(e: &serde_json::Error) -> String {

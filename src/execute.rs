@@ -109,6 +109,14 @@ impl KeyFacts {
         self.described_at = Some(Instant::now());
     }
 
+    /// The identifier to call KMS with once the key is resolved: its ARN, else its id.
+    pub(crate) fn call_id(&self) -> String {
+        self.arn
+            .clone()
+            .or_else(|| self.key_id.clone())
+            .unwrap_or_default()
+    }
+
     pub(crate) fn state_name(&self) -> Option<String> {
         self.state.as_ref().map(|s| s.as_str().to_string())
     }
@@ -256,11 +264,7 @@ impl Executor {
     }
 
     pub(crate) async fn load_tags(&self, run: &Run, f: &mut KeyFacts) -> Result<(), KmsError> {
-        let id = f
-            .arn
-            .clone()
-            .or_else(|| f.key_id.clone())
-            .unwrap_or_default();
+        let id = f.call_id();
         let mut marker: Option<String> = None;
         let mut tags = Vec::new();
         loop {

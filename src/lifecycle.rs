@@ -175,11 +175,7 @@ impl Executor {
         run: &Run,
         f: &mut KeyFacts,
     ) -> Result<Vec<Material>, KmsError> {
-        let id = f
-            .arn
-            .clone()
-            .or_else(|| f.key_id.clone())
-            .unwrap_or_default();
+        let id = f.call_id();
         let mut marker: Option<String> = None;
         let mut materials = Vec::new();
         loop {
