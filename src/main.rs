@@ -28,7 +28,7 @@ async fn main() -> Result<(), Error> {
         Some(bus) => Arc::new(Tee(vec![
             Arc::new(StdoutSink),
             Arc::new(EventBridgeSink::new(
-                aws_sdk_eventbridge::Client::new(&sdk),
+                kms_material_guard::publish::client_for_bus(&sdk, bus),
                 bus.clone(),
             )),
         ])),

@@ -36,6 +36,24 @@ pub struct EventBridgeSink {
     lost: AtomicU64,
 }
 
+/// The Region of an event bus ARN (`arn:aws:events:<region>:<account>:event-bus/<name>`); `None`
+/// for a bus name.
+pub fn bus_region(bus: &str) -> Option<&str> {
+    let mut parts = bus.strip_prefix("arn:")?.splitn(5, ':');
+    let (_partition, service, region) = (parts.next()?, parts.next()?, parts.next()?);
+    (service == "events" && crate::config::is_region(region)).then_some(region)
+}
+
+/// An EventBridge client for `bus`: PutEvents to a bus ARN must be sent to that bus's Region (a
+/// member publishing to a central bus in another Region).
+pub fn client_for_bus(sdk: &aws_config::SdkConfig, bus: &str) -> aws_sdk_eventbridge::Client {
+    let mut config = aws_sdk_eventbridge::config::Builder::from(sdk);
+    if let Some(region) = bus_region(bus) {
+        config = config.region(aws_sdk_eventbridge::config::Region::new(region.to_string()));
+    }
+    aws_sdk_eventbridge::Client::from_conf(config.build())
+}
+
 impl EventBridgeSink {
     /// Publishes to `bus` (a name or ARN).
     pub fn new(client: aws_sdk_eventbridge::Client, bus: impl Into<String>) -> Self {
@@ -157,5 +175,22 @@ impl AuditSink for EventBridgeSink {
                 self.send_batch(chunk.to_vec()).await;
             }
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_bus_arn_names_the_region_to_send_to() {
+        assert_eq!(
+            bus_region(
+                "arn:aws:events:eu-central-1:999999999999:event-bus/kms-material-guard-central"
+            ),
+            Some("eu-central-1")
+        );
+        assert_eq!(bus_region("default"), None);
+        assert_eq!(bus_region("arn:aws:sqs:eu-central-1:999999999999:q"), None);
     }
 }
