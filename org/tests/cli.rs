@@ -1,0 +1,217 @@
+//! The binaries: `org report` on the central log group's lines (files and stdin), and the
+//! one-command demo `org-drill`.
+
+mod common;
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+use common::{org, request};
+use org::local::OU_WORKLOADS;
+use org::member::Availability;
+use serde_json::{Value, json};
+
+fn report_cmd() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_org"))
+}
+
+#[tokio::test]
+async fn the_report_command_reads_the_log_group_and_says_when_the_organization_is_done() {
+    // GIVEN the central log group after a revocation with one member down (not yet retried)
+    let (org, _) = org().await;
+    let down = org::aws::MemberId::new("111111111111", "us-east-1");
+    org.member(&down)
+        .expect("member")
+        .set_availability(Availability::Down);
+    org.raise(&request(
+        "INC-CLI",
+        false,
+        json!({"organizationalUnits": [OU_WORKLOADS]}),
+    ))
+    .await
+    .expect("raised");
+    org.deliver().await;
+    let dir = std::env::temp_dir().join(format!("org-cli-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let records = dir.join("INC-CLI.jsonl");
+    let inventory = dir.join("inventory.json");
+    std::fs::write(&records, org.audit_log().join("\n")).expect("write records");
+    std::fs::write(
+        &inventory,
+        serde_json::to_string(&org.inventory()).expect("json"),
+    )
+    .expect("write inventory");
+
+    // WHEN the report runs on the files with --json --exit-status
+    let out = report_cmd()
+        .args([
+            "report",
+            "--incident",
+            "INC-CLI",
+            "--json",
+            "--exit-status",
+            "--inventory",
+        ])
+        .arg(&inventory)
+        .arg("--records")
+        .arg(&records)
+        .output()
+        .expect("runs");
+    // THEN it exits 3 (pending) and names the silent member
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r: Value = serde_json::from_slice(&out.stdout).expect("JSON report");
+    assert_eq!(r["organization"]["status"], "pending");
+    assert_eq!(r["organization"]["no_answer"], 1);
+    let silent: Vec<&Value> = r["members"]
+        .as_array()
+        .expect("members")
+        .iter()
+        .filter(|m| m["status"] == "no_answer")
+        .collect();
+    assert_eq!(silent.len(), 1);
+    assert_eq!(silent[0]["account"], "111111111111");
+    assert_eq!(silent[0]["region"], "us-east-1");
+
+    // WHEN the member comes back, EventBridge retries, and the report reads the new log from
+    // stdin as the CLI's tab-separated text (aws logs filter-log-events --output text)
+    org.member(&down)
+        .expect("member")
+        .set_availability(Availability::Up);
+    org.settle().await.expect("delivered");
+    let text = org.audit_log().join("\t");
+    let mut child = report_cmd()
+        .args([
+            "report",
+            "--incident",
+            "INC-CLI",
+            "--exit-status",
+            "--inventory",
+        ])
+        .arg(&inventory)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawns");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(text.as_bytes())
+        .expect("writes");
+    let out = child.wait_with_output().expect("runs");
+    // THEN it exits 0 and the table says DONE with 18 keys revoked
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{table}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        table.contains("Organization: DONE: 6 of 6 members complete"),
+        "{table}"
+    );
+    assert!(
+        table.contains("18 keys revoked, 0 pending, 0 failed"),
+        "{table}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn the_report_command_refuses_bad_usage_and_bad_inventories() {
+    // GIVEN no --incident, an unknown option, a bad phase, a malformed inventory
+    let dir = std::env::temp_dir().join(format!("org-cli-usage-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let bad_inventory = dir.join("inventory.json");
+    std::fs::write(
+        &bad_inventory,
+        r#"{"members": [{"account": "12", "region": "us-east-1"}]}"#,
+    )
+    .expect("write");
+    for (args, code, message) in [
+        (vec!["report"], 2, "--incident is required"),
+        (
+            vec!["report", "--incident", "I", "--frobnicate"],
+            2,
+            "unknown option",
+        ),
+        (
+            vec!["report", "--incident", "I", "--phase", "maybe"],
+            2,
+            "--phase must be",
+        ),
+        (vec!["explode"], 2, "unknown command"),
+        (
+            vec![
+                "report",
+                "--incident",
+                "I",
+                "--records",
+                "/nonexistent/x.jsonl",
+            ],
+            1,
+            "reading /nonexistent/x.jsonl",
+        ),
+    ] {
+        // WHEN the command runs
+        let out = report_cmd()
+            .args(&args)
+            .stdin(Stdio::null())
+            .output()
+            .expect("runs");
+        // THEN it fails with the documented code and says why
+        assert_eq!(out.status.code(), Some(code), "{args:?}");
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains(message),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let out = report_cmd()
+        .args(["report", "--incident", "I", "--inventory"])
+        .arg(&bad_inventory)
+        .stdin(Stdio::null())
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("entry 0: needs a 12-digit"));
+    let help = report_cmd().arg("--help").output().expect("runs");
+    assert!(String::from_utf8_lossy(&help.stdout).contains("usage: org report"));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn the_drill_runs_in_one_command_and_ends_with_the_organization_done() {
+    // GIVEN/WHEN the demo runs
+    let out = Command::new(env!("CARGO_BIN_EXE_org-drill"))
+        .output()
+        .expect("runs");
+    let text = String::from_utf8_lossy(&out.stdout);
+    // THEN it succeeds: dry run, one member pending, the retry, the organization done
+    assert!(
+        out.status.success(),
+        "{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("18 keys would be revoked"), "{text}");
+    assert!(
+        text.contains("Organization: PENDING: 5 of 6 members complete"),
+        "{text}"
+    );
+    assert!(
+        text.contains("222222222222  eu-west-1  no_answer"),
+        "{text}"
+    );
+    assert!(
+        text.contains("Organization: DONE: 6 of 6 members complete"),
+        "{text}"
+    );
+    assert!(!text.contains("FAILED"), "{text}");
+}
