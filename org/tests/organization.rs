@@ -559,11 +559,13 @@ async fn only_the_central_account_reaches_the_members() {
 
 #[tokio::test]
 async fn a_member_with_more_keys_than_one_invocation_continues_through_the_router() {
-    // GIVEN members with 12 compromised keys each and a function timeout that leaves half a
-    // second for deletes at 10 per second (timeout 2 s, deadline margin 1.5 s)
+    // GIVEN members with 12 compromised keys each, 5 deletes per second, and a function timeout
+    // that leaves about one second for deletes (timeout 3 s, deadline margin 2 s): at most 6
+    // deletes per invocation
     let spec = OrgSpec::three_by_two()
-        .member_timeout(std::time::Duration::from_secs(2))
-        .member_env("MATERIAL_GUARD_DEADLINE_MARGIN_MS", "1500");
+        .member_timeout(std::time::Duration::from_secs(3))
+        .member_env("MATERIAL_GUARD_DEADLINE_MARGIN_MS", "2000")
+        .member_env("MATERIAL_GUARD_DELETE_RATE", "5");
     let org = LocalOrg::start(spec).await.expect("starts");
     let estate = org.seed(12, 0, 0).expect("seeded");
     let target = member("111111111111", "us-east-1");
@@ -589,6 +591,7 @@ async fn a_member_with_more_keys_than_one_invocation_continues_through_the_route
     }
     let summaries = org.member(&target).expect("member").summaries();
     assert!(summaries.len() >= 2, "{summaries:#?}");
+    assert!(org.router.invocations().len() >= 2);
     assert!(
         summaries[0]["continued_by"].is_string(),
         "{:#}",
@@ -611,4 +614,36 @@ async fn a_member_with_more_keys_than_one_invocation_continues_through_the_route
     assert!(m.invocations >= 2);
     assert!(r.organization.done);
     assert_central_log_valid(&org);
+}
+
+#[tokio::test]
+async fn publishing_failures_to_the_central_bus_are_retried_by_the_members() {
+    // GIVEN the central bus rejecting two PutEvents calls after the responder's (every entry
+    // failed)
+    let (org, _) = org().await;
+    org.sim.faults().add(
+        FaultRule::new("PutEvents", FaultKind::fail_entries())
+            .skip_first(1)
+            .times(2),
+    );
+    // WHEN the revocation runs
+    org.raise(&request(
+        "INC-8",
+        false,
+        json!({"organizationalUnits": [OU_WORKLOADS]}),
+    ))
+    .await
+    .expect("raised");
+    org.settle().await.expect("delivered");
+    // THEN the members' sinks retried the rejected batches: every record and summary reached
+    // the central log group once, and the report is complete
+    let fired: Vec<u64> = org.sim.faults().list().iter().map(|r| r.fired).collect();
+    assert_eq!(fired, vec![2]);
+    let lost: u64 = org.members().map(|m| m.published().1).sum();
+    assert_eq!(lost, 0);
+    let r = org.report("INC-8", None);
+    assert!(r.organization.done, "{}", r.to_table());
+    assert_eq!(r.input.audit_records, 24);
+    assert_eq!(r.input.summaries, 6);
+    assert_eq!(r.input.duplicates, 0);
 }
