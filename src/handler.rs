@@ -16,7 +16,7 @@ use crate::execute::{Executor, KeyFacts, KeyResult, Run, ScanFinding, Step};
 use crate::guardrails;
 use crate::kms::{Deadline, RetryPolicy, Trace};
 use crate::request::{Rejection, RevocationRequest};
-use crate::response::{GuardError, Summary};
+use crate::response::{GuardError, Summary, error_types};
 
 /// What the Lambda context tells about one invocation.
 #[derive(Debug, Clone)]
@@ -173,7 +173,15 @@ impl Guard {
         } = match event::classify(payload, &who) {
             Ok(c) => c,
             Err(rejected) => {
-                return Err(self.reject(collected, inv, &rejected.provenance, rejected.rejection));
+                let incident = best_effort_incident(payload);
+                return Err(self.reject(
+                    collected,
+                    inv,
+                    &rejected.provenance,
+                    rejected.rejection,
+                    &account,
+                    incident,
+                ));
             }
         };
         tracing::info!(
@@ -329,15 +337,33 @@ impl Guard {
         inv: &Invocation,
         provenance: &Provenance,
         rejection: Rejection,
+        account: &str,
+        incident_id: Option<String>,
     ) -> GuardError {
         tracing::warn!(location = %rejection.location, code = rejection.code, problem = %rejection.problem, "event rejected");
         let ctx = self.ctx(collected, inv, provenance, self.config.dry_run, None);
-        let result = KeyFacts::new(Action::Revoke, None).fail(
-            Outcome::Rejected,
-            rejection.code,
-            rejection.to_string(),
-        );
+        let mut facts = KeyFacts::new(Action::Revoke, None);
+        facts.incident_id = incident_id.clone();
+        let result = facts.fail(Outcome::Rejected, rejection.code, rejection.to_string());
         self.emit(&ctx, &result);
+        // A rejected revocation request still answers the central account: summary with the
+        // incident (when the request named one readably) and error type Rejected.
+        if incident_id.is_some() {
+            let summary = Summary::new(
+                &inv.request_id,
+                Action::Revoke,
+                self.config.dry_run,
+                incident_id,
+                &[result],
+            );
+            self.sink.emit_summary(&self.summary_doc(
+                provenance,
+                account,
+                &summary,
+                Some(error_types::REJECTED),
+                true,
+            ));
+        }
         GuardError::Rejected(rejection)
     }
 
@@ -596,11 +622,22 @@ impl Guard {
                 None => return,
             },
         };
-        let targeted = summary.targeted.unwrap_or(true);
         let complete = summary.retryable() == 0
             && summary.continued_by.is_none()
             && !matches!(result, Err(GuardError::Retryable { .. }));
-        let doc = serde_json::json!({
+        self.sink
+            .emit_summary(&self.summary_doc(provenance, account, summary, error_type, complete));
+    }
+
+    fn summary_doc(
+        &self,
+        provenance: &Provenance,
+        account: &str,
+        summary: &Summary,
+        error_type: Option<&str>,
+        complete: bool,
+    ) -> Value {
+        serde_json::json!({
             "log_type": "summary",
             "schema": crate::response::SUMMARY_SCHEMA,
             "timestamp": rfc3339(Utc::now()),
@@ -610,16 +647,15 @@ impl Guard {
             "incident_id": summary.incident_id,
             "action": summary.action,
             "dry_run": summary.dry_run,
-            "targeted": targeted,
+            "targeted": summary.targeted.unwrap_or(true),
             "trigger": provenance,
             "counts": summary.counts,
-            "keys": summary.results.len(),
+            "keys": summary.results.iter().filter(|r| r.outcome != Outcome::Rejected).count(),
             "skipped_other_members": summary.skipped_other_members,
             "continued_by": summary.continued_by,
             "complete": complete,
             "error_type": error_type,
-        });
-        self.sink.emit_summary(&doc);
+        })
     }
 
     /// Starts a continuation invocation for `deferred` keys. Returns its request id (or
@@ -888,6 +924,28 @@ fn erase<'a>(
     f: impl std::future::Future<Output = Result<Summary, GuardError>> + Send + 'a,
 ) -> Handled<'a> {
     Box::pin(f)
+}
+
+/// The incident id of a rejected revocation request, when it can be read safely (a valid
+/// single-line string); for the rejected record and summary.
+fn best_effort_incident(payload: &Value) -> Option<String> {
+    let request = if payload.get("detail-type").and_then(Value::as_str)
+        == Some(event::DETAIL_TYPE_REVOCATION)
+    {
+        payload.get("detail")?
+    } else if let Some(c) = payload.get("continuation") {
+        c
+    } else {
+        payload
+    };
+    let id = request.get("incidentId")?;
+    crate::request::text(
+        id,
+        &crate::request::Path::root("incidentId"),
+        crate::findings::MAX_FINDING_ID_CHARS,
+        crate::request::Text::SingleLine,
+    )
+    .ok()
 }
 
 fn step_arn(step: &Step) -> Option<String> {

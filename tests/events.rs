@@ -246,3 +246,41 @@ async fn an_injected_newline_never_breaks_the_one_line_record() {
     let line = serde_json::to_string(&sink.records()[0]).expect("json");
     assert!(!line.contains('\n'), "one JSON line: {line}");
 }
+
+#[tokio::test]
+async fn a_rejected_request_still_answers_with_its_incident_and_a_summary() {
+    // GIVEN a direct request with a typo, but a readable incident id
+    let kms: Client = mock_client!(aws_sdk_kms, RuleMode::Sequential, &[]);
+    let (guard, sink) = guard(kms, config());
+    // WHEN it is handled
+    let _ = guard
+        .handle_payload(&event("invalid/typo-dryrun.json"), &Invocation::local("r1"))
+        .await;
+    // THEN the rejected record names the incident and a summary reports the rejection
+    let records = sink.records();
+    assert_eq!(records[0].incident_id.as_deref(), Some("X-4"));
+    let summaries = sink.summaries();
+    common::assert_summaries_valid(&summaries);
+    assert_eq!(summaries.len(), 1);
+    assert_eq!(summaries[0]["error_type"], "KmsMaterialGuard.Rejected");
+    assert_eq!(summaries[0]["incident_id"], "X-4");
+    assert_eq!(summaries[0]["counts"]["rejected"], 1);
+    // AND an unreadable incident id (a log-injection attempt) is neither recorded nor summarised
+    let (guard, sink) = guard_again();
+    let _ = guard
+        .handle_payload(
+            &event("invalid/log-injection.json"),
+            &Invocation::local("r2"),
+        )
+        .await;
+    assert_eq!(sink.records()[0].incident_id, None);
+    assert!(sink.summaries().is_empty());
+}
+
+fn guard_again() -> (
+    kms_material_guard::Guard,
+    std::sync::Arc<kms_material_guard::MemorySink>,
+) {
+    let kms: Client = mock_client!(aws_sdk_kms, RuleMode::Sequential, &[]);
+    guard(kms, config())
+}
