@@ -851,6 +851,27 @@ async fn list_keys_failing_for_the_sweep_is_failed_retryable_until_the_next_run(
     assert_revoked(&b, r, &key);
 }
 
+#[tokio::test]
+async fn list_keys_failing_for_a_fifty_tag_selector_writes_a_schema_valid_record() {
+    // GIVEN the largest tag selector a request may carry (50 tags, 128-character keys and
+    // 256-character values), and ListKeys failing
+    let b = quick_bed(1).await;
+    b.sim
+        .faults()
+        .add(FaultRule::new(LIST_KEYS, FaultKind::internal()).always());
+    let tags: serde_json::Map<String, Value> = (0..50)
+        .map(|i| (format!("{i:0>128}"), json!("v".repeat(256))))
+        .collect();
+    let event = json!({"tags": tags, "reason": "fault matrix", "incidentId": "INC-FAULTS"});
+    // WHEN the request is handled (the Bed validates every record against the audit schema,
+    // whose `key` has at most 2,048 characters)
+    let (result, records) = b.handle(&event).await;
+    // THEN the selector's single record is failed_retryable and the invocation asks for a retry
+    assert_retryable(&result);
+    assert_eq!(records.len(), 1);
+    assert_eq!(records[0].outcome, Outcome::FailedRetryable);
+}
+
 // ---------- the invocation's deadline ----------
 
 #[tokio::test]
