@@ -177,6 +177,18 @@ pub struct KeyResult {
     pub error_message: Option<String>,
 }
 
+impl KeyResult {
+    /// Drops what only the audit record needed (tags, materials, request ids) once the record is
+    /// written: a 10,000-key request keeps only what the response and a continuation need.
+    pub fn compact(mut self) -> KeyResult {
+        self.facts.tags = Vec::new();
+        self.facts.materials = None;
+        self.facts.trace.request_ids = Vec::new();
+        self.facts.tags.shrink_to_fit();
+        self
+    }
+}
+
 /// After the read phase: either done, or a candidate for deletion.
 #[derive(Debug)]
 pub enum Step {

@@ -15,6 +15,7 @@ use crate::event::{self, Classified, Identity, Provenance, Trigger};
 use crate::execute::{Executor, KeyFacts, KeyResult, Run, ScanFinding, Step};
 use crate::guardrails;
 use crate::kms::{Deadline, RetryPolicy, Trace};
+use crate::metrics::Sample;
 use crate::request::{Rejection, RevocationRequest};
 use crate::response::{GuardError, Summary, error_types};
 
@@ -50,7 +51,7 @@ impl Invocation {
 
 /// The request-level fields every record of an invocation shares.
 struct RecordContext<'a> {
-    collected: &'a Mutex<Vec<AuditRecord>>,
+    collected: &'a Mutex<Vec<Sample>>,
     inv: &'a Invocation,
     provenance: &'a Provenance,
     dry_run: bool,
@@ -145,7 +146,7 @@ impl Guard {
         &self,
         payload: &Value,
         inv: &Invocation,
-        collected: &Mutex<Vec<AuditRecord>>,
+        collected: &Mutex<Vec<Sample>>,
     ) -> Result<Summary, GuardError> {
         let account = match self.own_account(inv) {
             Some(a) => a,
@@ -314,7 +315,7 @@ impl Guard {
 
     fn ctx<'a>(
         &self,
-        collected: &'a Mutex<Vec<AuditRecord>>,
+        collected: &'a Mutex<Vec<Sample>>,
         inv: &'a Invocation,
         provenance: &'a Provenance,
         dry_run: bool,
@@ -333,7 +334,7 @@ impl Guard {
 
     fn reject(
         &self,
-        collected: &Mutex<Vec<AuditRecord>>,
+        collected: &Mutex<Vec<Sample>>,
         inv: &Invocation,
         provenance: &Provenance,
         rejection: Rejection,
@@ -370,7 +371,7 @@ impl Guard {
     #[allow(clippy::too_many_arguments)]
     async fn revoke(
         &self,
-        collected: &Mutex<Vec<AuditRecord>>,
+        collected: &Mutex<Vec<Sample>>,
         inv: &Invocation,
         provenance: &Provenance,
         account: &str,
@@ -497,11 +498,17 @@ impl Guard {
             }
         }
         // Deferred keys are written once it is known whether a continuation takes them.
-        for (i, r) in results.iter().enumerate() {
-            if r.outcome != Outcome::Deferred && !candidates.iter().any(|(c, _)| *c == i) {
-                self.emit(&ctx, r);
-            }
-        }
+        let candidate_slots: HashSet<usize> = candidates.iter().map(|(c, _)| *c).collect();
+        let mut results: Vec<KeyResult> = results
+            .into_iter()
+            .enumerate()
+            .map(|(i, r)| {
+                if r.outcome != Outcome::Deferred && !candidate_slots.contains(&i) {
+                    self.emit(&ctx, &r);
+                }
+                r.compact()
+            })
+            .collect();
 
         // Blast radius again, on what the request really selects.
         if guardrails::check_blast_radius(candidates.len(), limit).is_err() {
@@ -531,9 +538,12 @@ impl Guard {
                 async move { (i, self.exec.revoke(run, f).await) }
             })
             .buffer_unordered(self.config.concurrency)
-            .inspect(|(_, r)| {
+            .map(|(i, r)| {
                 if r.outcome != Outcome::Deferred {
-                    self.emit(&ctx, r)
+                    self.emit(&ctx, &r);
+                    (i, r.compact())
+                } else {
+                    (i, r)
                 }
             })
             .collect()
@@ -754,7 +764,7 @@ impl Guard {
 
     async fn sweep(
         &self,
-        collected: &Mutex<Vec<AuditRecord>>,
+        collected: &Mutex<Vec<Sample>>,
         inv: &Invocation,
         provenance: &Provenance,
         account: &str,
@@ -871,7 +881,11 @@ impl Guard {
         let record = self.record(ctx, result);
         self.sink.emit(&record);
         if let Ok(mut c) = ctx.collected.lock() {
-            c.push(record);
+            c.push(Sample {
+                action: record.action,
+                outcome: record.outcome,
+                duration_ms: record.duration_ms,
+            });
         }
     }
 

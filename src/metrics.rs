@@ -21,7 +21,7 @@ use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
 
-use crate::audit::{Action, AuditRecord, Outcome};
+use crate::audit::{Action, Outcome};
 
 /// Default CloudWatch namespace.
 pub const DEFAULT_NAMESPACE: &str = "KmsMaterialGuard";
@@ -62,8 +62,16 @@ pub const METRICS: [&str; 8] = [
     "RotationsCompleted",
 ];
 
+/// What the metrics need of one audit record (kept per invocation instead of whole records).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Sample {
+    pub action: Action,
+    pub outcome: Outcome,
+    pub duration_ms: u64,
+}
+
 /// Builds the EMF document for one invocation's records. `timestamp_ms`: epoch milliseconds.
-pub fn emf(namespace: &str, action: Action, records: &[AuditRecord], timestamp_ms: i64) -> Value {
+pub fn emf(namespace: &str, action: Action, records: &[Sample], timestamp_ms: i64) -> Value {
     let mut counts: BTreeMap<&str, u64> = METRICS.iter().map(|m| (*m, 0)).collect();
     let mut latencies = Vec::new();
     for r in records {
@@ -117,16 +125,16 @@ pub fn stdout_writer() -> MetricsWriter {
 }
 
 /// Writes one EMF line per action present in an invocation's records.
-pub fn publish(namespace: &str, records: &[AuditRecord], writer: &MetricsWriter) {
+pub fn publish(namespace: &str, records: &[Sample], writer: &MetricsWriter) {
     let mut actions: Vec<Action> = records.iter().map(|r| r.action).collect();
     actions.sort_by_key(|a| a.as_str());
     actions.dedup();
     let now = chrono::Utc::now().timestamp_millis();
     for action in actions {
-        let of_action: Vec<AuditRecord> = records
+        let of_action: Vec<Sample> = records
             .iter()
             .filter(|r| r.action == action)
-            .cloned()
+            .copied()
             .collect();
         writer(&emf(namespace, action, &of_action, now).to_string());
     }
