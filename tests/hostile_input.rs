@@ -536,7 +536,13 @@ fn valid_key() -> impl Strategy<Value = String> {
 fn valid_request() -> impl Strategy<Value = ValidRequest> {
     (
         prop::collection::vec(valid_key(), 1..4),
-        prop::collection::btree_map("[\\p{L}\\p{N}:._-]{1,20}", "[\\p{L}\\p{N} ._-]{0,20}", 0..3),
+        // (values are empty or start with a non-space: whitespace-only values are the subject of
+        // a_whitespace_only_tag_value_is_a_value_like_any_other)
+        prop::collection::btree_map(
+            "[\\p{L}\\p{N}:._-]{1,20}",
+            "([\\p{L}\\p{N}._-][\\p{L}\\p{N} ._-]{0,19})?",
+            0..3,
+        ),
         "[\\p{L}\\p{N} .,:;!?()/\\n\\t-]{0,60}",
         "[\\p{L}\\p{N}._:/-]{1,40}",
         prop::option::of("[\\p{L}\\p{N}._:@/-]{1,40}"),
@@ -1182,4 +1188,22 @@ fn an_oversize_key_id_in_a_security_hub_finding_is_rejected_and_its_record_stays
     assert_eq!(records.len(), 1);
     assert_eq!(records[0].outcome, Outcome::RejectedInvalidIdentifier);
     assert_eq!(calls, 0);
+}
+
+#[test]
+fn a_whitespace_only_tag_value_is_a_value_like_any_other() {
+    // GIVEN an in-scope key tagged owner=" " (KMS tag values are any 0-256 characters; the
+    // empty value is accepted by the request validation)
+    let h = Harness::new(config());
+    let key = h.bed.byok(&[], &[("owner", " ")]);
+    let other = h.bed.byok(&[], &[("owner", "team-a")]);
+    let payload = json!({"tags": {"owner": " "}, "reason": "r", "incidentId": "INC-1"});
+    // WHEN a tag selector names that value
+    let (result, records, _) = h.handle(&payload);
+    // THEN it is accepted like any other value and selects exactly that key
+    assert!(result.is_ok(), "{result:?}");
+    assert_eq!(records.len(), 1, "{records:#?}");
+    assert_eq!(records[0].key_arn.as_deref(), Some(key.arn.as_str()));
+    assert_eq!(records[0].outcome, Outcome::Revoked);
+    assert_eq!(h.state_of(&other.arn), KeyState::Enabled);
 }
