@@ -414,6 +414,22 @@ pub fn text(v: &Value, path: &Path, max_chars: usize, kind: Text) -> Result<Stri
     if s.trim().is_empty() {
         return Err(path.reject("InvalidValue", "must not be empty"));
     }
+    check_chars(s, path, max_chars, kind)?;
+    Ok(s.clone())
+}
+
+fn boolean(v: &Value, path: &Path) -> Result<bool, Rejection> {
+    v.as_bool().ok_or_else(|| {
+        path.reject(
+            "InvalidType",
+            format!("must be true or false, got {}", type_name(v)),
+        )
+    })
+}
+
+/// Length and character checks of [`text`], without the non-empty rule (tag values may be
+/// empty or blank, as KMS allows).
+pub fn check_chars(s: &str, path: &Path, max_chars: usize, kind: Text) -> Result<(), Rejection> {
     let n = s.chars().count();
     if n > max_chars {
         return Err(path.reject(
@@ -435,16 +451,7 @@ pub fn text(v: &Value, path: &Path, max_chars: usize, kind: Text) -> Result<Stri
             ));
         }
     }
-    Ok(s.clone())
-}
-
-fn boolean(v: &Value, path: &Path) -> Result<bool, Rejection> {
-    v.as_bool().ok_or_else(|| {
-        path.reject(
-            "InvalidType",
-            format!("must be true or false, got {}", type_name(v)),
-        )
-    })
+    Ok(())
 }
 
 /// Fields of the request object, in the casing the contract uses.
@@ -545,9 +552,7 @@ pub fn parse_request(value: &Value, path: &Path) -> Result<RevocationRequest, Re
                 if val.chars().count() > 256 {
                     return Err(kp.reject("TooLong", "tag values have at most 256 characters"));
                 }
-                if !val.is_empty() {
-                    text(v, &kp, 256, Text::SingleLine)?;
-                }
+                check_chars(val, &kp, 256, Text::SingleLine)?;
                 tags.insert(k.clone(), val.clone());
             }
             tags
