@@ -123,6 +123,8 @@ async fn main() -> Result<(), Error> {
     let config = Config::from_lookup(|name| match name {
         "AWS_REGION" => Some(REGION.into()),
         "MATERIAL_GUARD_ACCOUNT_ID" => Some(ACCOUNT.into()),
+        // EMF metric lines would only clutter the drill's output (set the variable to see them).
+        "MATERIAL_GUARD_METRICS_NAMESPACE" => std::env::var(name).ok().or(Some("off".into())),
         _ => std::env::var(name).ok(),
     })?;
     let function_sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
@@ -172,7 +174,9 @@ async fn main() -> Result<(), Error> {
     ];
     let mut all: Vec<(usize, AuditRecord)> = Vec::new();
     for (n, (title, source, payload)) in steps.iter().enumerate() {
-        println!("{title}  [{source}]\n   audit records (stdout, one JSON line per key):");
+        println!(
+            "{title}  [{source}]\n   audit records (stdout, one JSON line per key) and the invocation's summary:"
+        );
         let result = guard
             .handle_payload(payload, &Invocation::local(&format!("drill-{}", n + 2)))
             .await;
