@@ -51,4 +51,8 @@ if [[ "$mode" != "--build" ]]; then
         --variant "3=$out/bin/3" \
         --variant "z-no-jitter=$out/bin/z-no-jitter" \
         "${@:2}"
+    if [[ -f "$snap/COMMIT" && -f bench/results/profiles.md ]]; then
+        printf '\nEvery variant is built from commit %s (git archive into %s); the commit above is\nthe runner'"'"'s.\n' \
+            "$(git rev-parse --short=12 "$(cat "$snap/COMMIT")")" "target/bench-variants/src" >> bench/results/profiles.md
+    fi
 fi
