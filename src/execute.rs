@@ -376,7 +376,11 @@ impl Executor {
         let mut attempt = 1;
         loop {
             match guardrails::decide_state(f.state.as_ref()) {
-                StateDecision::Delete => return Step::Candidate(f),
+                StateDecision::Delete => {
+                    // The tags decided the scope; the record does not carry them.
+                    f.tags = Vec::new();
+                    return Step::Candidate(f);
+                }
                 StateDecision::Done(outcome) => {
                     f.state_after = f.state_name();
                     return Step::Done(f.finish(outcome));

@@ -413,26 +413,27 @@ impl Guard {
             });
             skipped_other_members = before - req.keys.len();
         }
+        // The named keys are consumed by the read phase (no second copy of a 10,000-key list).
+        let named = std::mem::take(&mut req.keys);
         let req = req;
         let run = self.run(inv, account, dry_run, req.key_material_id.clone());
         let ctx = self.ctx(collected, inv, provenance, dry_run, Some(&req));
         let limit = self.config.blast_radius;
 
         // Blast radius, before any KMS call, on the keys named explicitly.
-        if guardrails::check_blast_radius(req.keys.len(), limit).is_err() {
-            let results: Vec<KeyResult> = req
-                .keys
+        if guardrails::check_blast_radius(named.len(), limit).is_err() {
+            let results: Vec<KeyResult> = named
                 .iter()
                 .map(|k| {
                     KeyFacts::new(action, Some(k.raw.clone())).finish(Outcome::RefusedBlastRadius)
                 })
                 .collect();
-            return Err(self.refuse_blast_radius(&ctx, &req, results, req.keys.len()));
+            return Err(self.refuse_blast_radius(&ctx, &req, results, named.len()));
         }
 
         // Read phase: resolve named keys concurrently, then order by request position.
         let mut steps: Vec<(usize, Step)> =
-            futures_util::stream::iter(req.keys.clone().into_iter().enumerate())
+            futures_util::stream::iter(named.into_iter().enumerate())
                 .map(|(i, k)| {
                     let run = &run;
                     async move { (i, self.exec.resolve(run, &k, action).await) }
@@ -491,9 +492,9 @@ impl Guard {
                 }
                 Step::Done(r) => results.push(r),
                 Step::Candidate(f) => {
-                    candidates.push((results.len(), f.clone()));
-                    // Placeholder, replaced by the delete phase's result.
-                    results.push(f.finish(Outcome::Deferred));
+                    // Placeholder (replaced by the delete phase's result): no copy of the facts.
+                    results.push(KeyFacts::new(action, None).finish(Outcome::Deferred));
+                    candidates.push((results.len() - 1, f));
                 }
             }
         }

@@ -10,7 +10,9 @@ use kms_material_guard::{Config, Guard, StdoutSink};
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 use serde_json::Value;
 
-#[tokio::main]
+// One thread: the work is I/O-bound (KMS calls, paced), and a single-threaded runtime keeps the
+// memory footprint small (bench/README.md, "peak RSS").
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     lambda_runtime::tracing::init_default_subscriber();
     let config = Config::from_env()?;
