@@ -126,7 +126,7 @@ impl Default for Config {
             dry_run: false,
             expiry_warning: Duration::from_secs(14 * 86_400),
             delete_rate: 10.0,
-            concurrency: 32,
+            concurrency: 16,
             max_attempts: 5,
             deadline_margin: Duration::from_millis(5_000),
             call_timeout: Duration::from_millis(5_000),

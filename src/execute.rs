@@ -607,6 +607,20 @@ impl Executor {
         flights.entry(arn.to_string()).or_default().clone()
     }
 
+    /// Forgets a key's lock once nobody else holds or waits for it (the table stays as small as
+    /// the keys in flight, also in a long-lived warm process).
+    fn release_flight(&self, arn: &str, flight: Arc<tokio::sync::Mutex<()>>) {
+        let mut flights = match self.flights.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        };
+        // Two references: the table's and ours. Lookups happen under the table's lock.
+        if flights.get(arn).is_some_and(|e| Arc::strong_count(e) <= 2) {
+            flights.remove(arn);
+        }
+        drop(flight);
+    }
+
     fn deleted_since(&self, arn: &str, since: Option<Instant>) -> bool {
         let deleted = match self.deleted.lock() {
             Ok(g) => g,
@@ -623,7 +637,14 @@ impl Executor {
             Ok(g) => g,
             Err(p) => p.into_inner(),
         };
-        deleted.insert(arn.to_string(), Instant::now());
+        let now = Instant::now();
+        // Only deletes within one Lambda timeout (15 minutes) can race: forget older ones.
+        if deleted.len() >= 4096 {
+            deleted.retain(|_, at| {
+                now.saturating_duration_since(*at) < std::time::Duration::from_secs(900)
+            });
+        }
+        deleted.insert(arn.to_string(), now);
     }
 
     /// Deletes a candidate's imported material and verifies the key is `PendingImport`.
@@ -648,7 +669,17 @@ impl Executor {
             );
         };
         let flight = self.flight(&arn);
-        let _guard = flight.lock().await;
+        let result = {
+            let _guard = flight.lock().await;
+            self.revoke_exclusively(run, f, &arn).await
+        };
+        self.release_flight(&arn, flight);
+        result
+    }
+
+    /// The delete, verify and retries of one key, while holding its single-flight lock.
+    async fn revoke_exclusively(&self, run: &Run, mut f: KeyFacts, arn: &str) -> KeyResult {
+        let arn = arn.to_string();
         if self.deleted_since(&arn, f.described_at) {
             f.state_after = Some(KeyState::PendingImport.as_str().to_string());
             return f.finish(Outcome::AlreadyRevoked);
