@@ -431,127 +431,172 @@ impl Guard {
             return Err(self.refuse_blast_radius(&ctx, &req, results, named.len()));
         }
 
-        // Read phase: resolve named keys concurrently, then order by request position.
-        let mut steps: Vec<(usize, Step)> =
-            futures_util::stream::iter(named.into_iter().enumerate())
-                .map(|(i, k)| {
+        let mut results: Vec<KeyResult> = if req.tags.is_empty() {
+            // Named keys only: the blast radius was checked on them already, so each key goes
+            // from its resolution straight to its delete instead of waiting for every read; the
+            // pace keeps the rate. Two spellings of one key: the first resolved keeps it.
+            let claimed = Mutex::new(HashSet::new());
+            let mut done: Vec<(usize, KeyResult)> =
+                futures_util::stream::iter(named.into_iter().enumerate())
+                    .map(|(i, k)| {
+                        let run = &run;
+                        let claimed = &claimed;
+                        async move {
+                            let step = self.exec.resolve(run, &k, action).await;
+                            let duplicate = step_arn(&step).is_some_and(|a| {
+                                !claimed.lock().map(|mut c| c.insert(a)).unwrap_or(true)
+                            });
+                            let r = match step {
+                                Step::Done(r) if duplicate => {
+                                    r.facts.finish(Outcome::SkippedDuplicate)
+                                }
+                                Step::Candidate(f) if duplicate => {
+                                    f.finish(Outcome::SkippedDuplicate)
+                                }
+                                Step::Done(r) => r,
+                                Step::Candidate(f) => self.exec.revoke(run, f).await,
+                            };
+                            (i, r)
+                        }
+                    })
+                    .buffer_unordered(self.config.concurrency)
+                    .map(|(i, r)| {
+                        if r.outcome != Outcome::Deferred {
+                            self.emit(&ctx, &r);
+                            (i, r.compact())
+                        } else {
+                            (i, r)
+                        }
+                    })
+                    .collect()
+                    .await;
+            done.sort_by_key(|(i, _)| *i);
+            done.into_iter().map(|(_, r)| r).collect()
+        } else {
+            // Read phase: resolve named keys concurrently, then order by request position.
+            let mut steps: Vec<(usize, Step)> =
+                futures_util::stream::iter(named.into_iter().enumerate())
+                    .map(|(i, k)| {
+                        let run = &run;
+                        async move { (i, self.exec.resolve(run, &k, action).await) }
+                    })
+                    .buffer_unordered(self.config.concurrency)
+                    .collect()
+                    .await;
+            steps.sort_by_key(|(i, _)| *i);
+            let mut steps: Vec<Step> = steps.into_iter().map(|(_, s)| s).collect();
+
+            // Tag selector: every in-scope EXTERNAL key carrying all the tags.
+            if !req.tags.is_empty() {
+                let mut trace = Trace::default();
+                match self.exec.list_keys(&run, &mut trace).await {
+                    Ok(listed) => {
+                        let named: HashSet<String> = steps.iter().filter_map(step_arn).collect();
+                        let unnamed: Vec<String> = listed
+                            .into_iter()
+                            .filter(|arn| !named.contains(arn))
+                            .collect();
+                        let mut selected: Vec<(usize, Step)> = futures_util::stream::iter(
+                            unnamed.into_iter().enumerate(),
+                        )
+                        .map(|(i, arn)| {
+                            let run = &run;
+                            let tags = &req.tags;
+                            async move { (i, self.exec.select(run, &arn, tags, action).await) }
+                        })
+                        .buffer_unordered(self.config.concurrency)
+                        .filter_map(|(i, s)| async move { s.map(|s| (i, s)) })
+                        .collect()
+                        .await;
+                        selected.sort_by_key(|(i, _)| *i);
+                        steps.extend(selected.into_iter().map(|(_, s)| s));
+                    }
+                    Err(e) => {
+                        let mut f = KeyFacts::new(action, Some(selector_text(&req)));
+                        f.trace = trace;
+                        steps.push(Step::Done(f.kms_error(e)));
+                    }
+                }
+            }
+
+            // Different spellings of one key: the first keeps the key, later ones are duplicates.
+            let mut seen = HashSet::new();
+            let mut results: Vec<KeyResult> = Vec::new();
+            let mut candidates: Vec<(usize, KeyFacts)> = Vec::new();
+            for step in steps {
+                let arn = step_arn(&step);
+                let duplicate = arn.as_ref().is_some_and(|a| !seen.insert(a.clone()));
+                match step {
+                    Step::Done(r) if duplicate => {
+                        results.push(r.facts.finish(Outcome::SkippedDuplicate))
+                    }
+                    Step::Candidate(f) if duplicate => {
+                        results.push(f.finish(Outcome::SkippedDuplicate))
+                    }
+                    Step::Done(r) => results.push(r),
+                    Step::Candidate(f) => {
+                        // Placeholder (replaced by the delete phase's result): no copy of the facts.
+                        results.push(KeyFacts::new(action, None).finish(Outcome::Deferred));
+                        candidates.push((results.len() - 1, f));
+                    }
+                }
+            }
+            // Deferred keys are written once it is known whether a continuation takes them.
+            let candidate_slots: HashSet<usize> = candidates.iter().map(|(c, _)| *c).collect();
+            let mut results: Vec<KeyResult> = results
+                .into_iter()
+                .enumerate()
+                .map(|(i, r)| {
+                    if r.outcome != Outcome::Deferred && !candidate_slots.contains(&i) {
+                        self.emit(&ctx, &r);
+                    }
+                    r.compact()
+                })
+                .collect();
+
+            // Blast radius again, on what the request really selects.
+            if guardrails::check_blast_radius(candidates.len(), limit).is_err() {
+                let count = candidates.len();
+                for (i, f) in candidates {
+                    let r = f.finish(Outcome::RefusedBlastRadius);
+                    self.emit(&ctx, &r);
+                    results[i] = r;
+                }
+                return Err(GuardError::RefusedBlastRadius {
+                    count,
+                    limit,
+                    summary: Box::new(Summary::new(
+                        &inv.request_id,
+                        action,
+                        dry_run,
+                        Some(req.incident_id.clone()),
+                        &results,
+                    )),
+                });
+            }
+
+            // Delete phase: paced, concurrent, each record written as soon as the key is done.
+            let done: Vec<(usize, KeyResult)> = futures_util::stream::iter(candidates)
+                .map(|(i, f)| {
                     let run = &run;
-                    async move { (i, self.exec.resolve(run, &k, action).await) }
+                    async move { (i, self.exec.revoke(run, f).await) }
                 })
                 .buffer_unordered(self.config.concurrency)
+                .map(|(i, r)| {
+                    if r.outcome != Outcome::Deferred {
+                        self.emit(&ctx, &r);
+                        (i, r.compact())
+                    } else {
+                        (i, r)
+                    }
+                })
                 .collect()
                 .await;
-        steps.sort_by_key(|(i, _)| *i);
-        let mut steps: Vec<Step> = steps.into_iter().map(|(_, s)| s).collect();
-
-        // Tag selector: every in-scope EXTERNAL key carrying all the tags.
-        if !req.tags.is_empty() {
-            let mut trace = Trace::default();
-            match self.exec.list_keys(&run, &mut trace).await {
-                Ok(listed) => {
-                    let named: HashSet<String> = steps.iter().filter_map(step_arn).collect();
-                    let unnamed: Vec<String> = listed
-                        .into_iter()
-                        .filter(|arn| !named.contains(arn))
-                        .collect();
-                    let mut selected: Vec<(usize, Step)> =
-                        futures_util::stream::iter(unnamed.into_iter().enumerate())
-                            .map(|(i, arn)| {
-                                let run = &run;
-                                let tags = &req.tags;
-                                async move { (i, self.exec.select(run, &arn, tags, action).await) }
-                            })
-                            .buffer_unordered(self.config.concurrency)
-                            .filter_map(|(i, s)| async move { s.map(|s| (i, s)) })
-                            .collect()
-                            .await;
-                    selected.sort_by_key(|(i, _)| *i);
-                    steps.extend(selected.into_iter().map(|(_, s)| s));
-                }
-                Err(e) => {
-                    let mut f = KeyFacts::new(action, Some(selector_text(&req)));
-                    f.trace = trace;
-                    steps.push(Step::Done(f.kms_error(e)));
-                }
-            }
-        }
-
-        // Different spellings of one key: the first keeps the key, later ones are duplicates.
-        let mut seen = HashSet::new();
-        let mut results: Vec<KeyResult> = Vec::new();
-        let mut candidates: Vec<(usize, KeyFacts)> = Vec::new();
-        for step in steps {
-            let arn = step_arn(&step);
-            let duplicate = arn.as_ref().is_some_and(|a| !seen.insert(a.clone()));
-            match step {
-                Step::Done(r) if duplicate => {
-                    results.push(r.facts.finish(Outcome::SkippedDuplicate))
-                }
-                Step::Candidate(f) if duplicate => {
-                    results.push(f.finish(Outcome::SkippedDuplicate))
-                }
-                Step::Done(r) => results.push(r),
-                Step::Candidate(f) => {
-                    // Placeholder (replaced by the delete phase's result): no copy of the facts.
-                    results.push(KeyFacts::new(action, None).finish(Outcome::Deferred));
-                    candidates.push((results.len() - 1, f));
-                }
-            }
-        }
-        // Deferred keys are written once it is known whether a continuation takes them.
-        let candidate_slots: HashSet<usize> = candidates.iter().map(|(c, _)| *c).collect();
-        let mut results: Vec<KeyResult> = results
-            .into_iter()
-            .enumerate()
-            .map(|(i, r)| {
-                if r.outcome != Outcome::Deferred && !candidate_slots.contains(&i) {
-                    self.emit(&ctx, &r);
-                }
-                r.compact()
-            })
-            .collect();
-
-        // Blast radius again, on what the request really selects.
-        if guardrails::check_blast_radius(candidates.len(), limit).is_err() {
-            let count = candidates.len();
-            for (i, f) in candidates {
-                let r = f.finish(Outcome::RefusedBlastRadius);
-                self.emit(&ctx, &r);
+            for (i, r) in done {
                 results[i] = r;
             }
-            return Err(GuardError::RefusedBlastRadius {
-                count,
-                limit,
-                summary: Box::new(Summary::new(
-                    &inv.request_id,
-                    action,
-                    dry_run,
-                    Some(req.incident_id.clone()),
-                    &results,
-                )),
-            });
-        }
-
-        // Delete phase: paced, concurrent, each record written as soon as the key is done.
-        let done: Vec<(usize, KeyResult)> = futures_util::stream::iter(candidates)
-            .map(|(i, f)| {
-                let run = &run;
-                async move { (i, self.exec.revoke(run, f).await) }
-            })
-            .buffer_unordered(self.config.concurrency)
-            .map(|(i, r)| {
-                if r.outcome != Outcome::Deferred {
-                    self.emit(&ctx, &r);
-                    (i, r.compact())
-                } else {
-                    (i, r)
-                }
-            })
-            .collect()
-            .await;
-        for (i, r) in done {
-            results[i] = r;
-        }
+            results
+        };
 
         // Keys the deadline left: a fresh invocation continues with them.
         let deferred: Vec<usize> = (0..results.len())

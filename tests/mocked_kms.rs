@@ -781,17 +781,28 @@ async fn more_named_keys_than_the_blast_radius_touch_nothing() {
 
 #[tokio::test(start_paused = true)]
 async fn duplicate_spellings_of_one_key_make_one_delete() {
-    // GIVEN the same key named by id and by ARN
-    let d = describe_seq(
-        ID,
-        &[
-            KeyState::Enabled,
-            KeyState::Enabled,
-            KeyState::PendingImport,
-        ],
-    );
+    // GIVEN the same key named by id and by ARN; it is Enabled until its material is deleted
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let deleted = Arc::new(AtomicBool::new(false));
+    let (seen, flag) = (deleted.clone(), deleted.clone());
+    let d = mock!(Client::describe_key).then_compute_output(move |_| {
+        described(
+            ID,
+            if seen.load(Ordering::SeqCst) {
+                KeyState::PendingImport
+            } else {
+                KeyState::Enabled
+            },
+        )
+    });
+    let del = mock!(Client::delete_imported_key_material).then_compute_output(move |_| {
+        flag.store(true, Ordering::SeqCst);
+        DeleteImportedKeyMaterialOutput::builder()
+            .key_id(key_arn(ID))
+            .build()
+    });
     let t = in_scope(ID);
-    let del = delete_ok(ID);
     let (result, records) = run(&[&d, &t, &del], request(&[ID, &key_arn(ID)])).await;
     assert!(result.is_ok());
     assert_eq!(del.num_calls(), 1);
