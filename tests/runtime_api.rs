@@ -55,6 +55,19 @@ fn audit_records(function: &FunctionProcess) -> Vec<Value> {
     records
 }
 
+/// Audit records once at least `n` have been read from the process's stdout (the harness reads
+/// stdout on its own thread, so the last lines may arrive just after the invocation's response).
+async fn wait_for_audit_records(function: &FunctionProcess, n: usize) -> Vec<Value> {
+    let deadline = std::time::Instant::now() + PATIENCE;
+    loop {
+        let records = audit_records(function);
+        if records.len() >= n || std::time::Instant::now() > deadline {
+            return records;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 async fn start() -> (KmsSim, RuntimeApi) {
     let sim = KmsSim::start(SimConfig::unlimited())
         .await
@@ -86,7 +99,7 @@ async fn the_bootstrap_serves_an_incident_event_and_writes_audit_records() {
             Some(KeyState::PendingImport)
         );
     }
-    let records = audit_records(&function);
+    let records = wait_for_audit_records(&function, 2).await;
     assert_eq!(records.len(), 2);
     for r in &records {
         assert_eq!(r["function_request_id"], json!(invocation.request_id));
@@ -130,7 +143,8 @@ async fn errors_reach_lambda_with_their_stable_error_type() {
     let e = retryable.outcome.expect_err("retryable");
     assert_eq!(e.error_type, "KmsMaterialGuard.Retryable");
     // AND both still wrote their audit record
-    let outcomes: Vec<String> = audit_records(&function)
+    let outcomes: Vec<String> = wait_for_audit_records(&function, 2)
+        .await
         .iter()
         .map(|r| r["outcome"].as_str().unwrap_or_default().to_string())
         .collect();
@@ -218,7 +232,7 @@ async fn a_large_request_continues_in_a_fresh_invocation_through_the_invoke_api(
             1
         );
     }
-    let records = audit_records(&function);
+    let records = wait_for_audit_records(&function, 21).await;
     let revoked = records.iter().filter(|r| r["outcome"] == "revoked").count();
     assert_eq!(revoked, 20);
     assert!(records.iter().any(|r| r["outcome"] == "continued"));
