@@ -1,5 +1,6 @@
 //! Conformance: replays the import / delete / rotate lifecycle steps recorded against real AWS
-//! KMS (`shared/reference/kms-aws-recorded-responses.json`, read in place) through the real
+//! KMS (`tests/data/kms-aws-recorded-responses.json`, a verbatim copy of the project's shared
+//! reference recording, so a clone anywhere is self-contained) through the real
 //! `aws-sdk-kms` client and checks that the simulator answers with the same fields, states,
 //! error codes, messages and HTTP statuses (identifiers normalised as in the recording).
 //!
@@ -25,7 +26,7 @@ use crate::common::{client, err_of, sim};
 
 const RECORDED: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
-    "/../../shared/reference/kms-aws-recorded-responses.json"
+    "/tests/data/kms-aws-recorded-responses.json"
 );
 
 fn recordings() -> &'static Value {
@@ -34,8 +35,7 @@ fn recordings() -> &'static Value {
         let text = std::fs::read_to_string(RECORDED).unwrap_or_else(|e| {
             panic!(
                 "conformance data missing: cannot read {RECORDED} ({e}). The conformance tests \
-                 need shared/reference/kms-aws-recorded-responses.json beside the repository; \
-                 they do not skip."
+                 replay that recording of real AWS KMS responses; they do not skip."
             )
         });
         serde_json::from_str(&text)
