@@ -15,10 +15,11 @@
 #   the step (checked with an injected panic: exit 1); the reproducer is written to
 #   fuzz/artifacts/classify/ and cargo-fuzz prints the command to replay it (prefix it with
 #   RUSTC_BOOTSTRAP=1: `RUSTC_BOOTSTRAP=1 cargo fuzz run -D --target-dir=<dir> classify <artifact>`).
-# - Measured on the 2-core machine: cold (new machine: cargo-fuzz install about 2 min, then the
-#   whole dependency tree built with fuzzing instrumentation about 13 min, shared with other
-#   builds) about 15 min; warm (dependencies cached, the function's crate rebuilt) 2-3 min;
-#   the 60 s run executes about 500,000 inputs.
+# - Measured on the 2-core machine: cold (empty FUZZ_TARGET_DIR, nothing else running: the
+#   dependency tree built with fuzzing instrumentation about 4 min, then the 60 s run) 5.3 min,
+#   plus about 2 min to install cargo-fuzz on a new machine (up to 15 min when the machine is
+#   also busy with other builds); warm (dependencies cached, the function's crate rebuilt)
+#   2-3 min; the 60 s run executes about 500,000 inputs.
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
