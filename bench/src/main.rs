@@ -3,7 +3,7 @@
 //! long-polling the Runtime API (lambda-harness), against the local KMS (kms-sim) on loopback.
 //!
 //! ```text
-//! cargo run --release -p bench -- [all|cold-start|memory|overhead|throughput|size] [options]
+//! cargo run --release -p bench -- [all|cold-start|memory|overhead|throughput|tls|size] [options]
 //! cargo run --release -p bench -- variants --variant z=PATH --variant s=PATH ...
 //! ```
 //!
@@ -123,11 +123,12 @@ const USAGE: &str = "\
 usage: cargo run --release -p bench -- [COMMAND] [OPTIONS]
 
 commands:
-  all           cold-start, memory, overhead, throughput, size (default)
+  all           cold-start, memory, overhead, throughput, tls, size (default)
   cold-start    process start -> first Runtime API /next; time to first revocation
   memory        peak RSS while revoking 100 and 1,000 keys
   overhead      CPU and wall time per key, 1,000 keys, zero-latency unlimited KMS
   throughput    1,000 keys at AWS's 15/s DeleteImportedKeyMaterial quota, latency 20-40 ms
+  tls           time to first revocation over TLS; what the first connection costs
   size          cargo lambda build --release --arm64 / --x86-64 --output-format zip
   variants      cold start, per-key CPU and size of several builds (--variant LABEL=PATH ...)
   report        rewrite results/latest.md and the README figures from results/latest.json
@@ -192,6 +193,7 @@ fn parse_args() -> Result<Options, String> {
                     "memory",
                     "overhead",
                     "throughput",
+                    "tls",
                     "size",
                     "variants",
                     "report",
@@ -314,6 +316,9 @@ async fn run(o: Options) -> Result<(), String> {
     }
     if all || o.command == "throughput" {
         report.section("throughput", throughput(&env, &o).await?);
+    }
+    if all || o.command == "tls" {
+        report.section("tls", tls(&env, &o).await?);
     }
     if all || o.command == "size" {
         report.section("size", size(&env, &o)?);
@@ -722,6 +727,256 @@ fn loadavg() -> Option<String> {
     std::fs::read_to_string("/proc/loadavg")
         .ok()
         .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+}
+
+// ---------------------------------------------------------------------------------------------
+// TLS: certificate store, handshake and first connection, as against real KMS
+// ---------------------------------------------------------------------------------------------
+
+/// The system CA bundle the bench appends its own CA to (Debian / Amazon Linux paths).
+const SYSTEM_CA_BUNDLES: [&str; 2] = [
+    "/etc/ssl/certs/ca-certificates.crt",
+    "/etc/pki/tls/certs/ca-bundle.crt",
+];
+
+/// A throwaway CA and a 127.0.0.1 server certificate (RSA 2048, as KMS's endpoints use), made
+/// with the openssl CLI in `dir`; returns (CA bundle = system roots + this CA, chain, key).
+fn make_tls_material(dir: &Path) -> Result<(PathBuf, PathBuf, PathBuf), String> {
+    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let run = |args: &[&str]| -> Result<(), String> {
+        let out = Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .map_err(|e| format!("openssl (needed by the tls section): {e}"))?;
+        if out.status.success() {
+            Ok(())
+        } else {
+            Err(format!(
+                "openssl {}: {}",
+                args.join(" "),
+                String::from_utf8_lossy(&out.stderr).trim()
+            ))
+        }
+    };
+    std::fs::write(
+        dir.join("server.ext"),
+        "subjectAltName=IP:127.0.0.1\nbasicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n",
+    )
+    .map_err(|e| format!("server.ext: {e}"))?;
+    run(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=kms-material-guard bench CA",
+        "-addext",
+        "basicConstraints=critical,CA:TRUE",
+        "-addext",
+        "keyUsage=critical,keyCertSign,cRLSign",
+    ])?;
+    run(&[
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "server.key",
+        "-out",
+        "server.csr",
+        "-subj",
+        "/CN=127.0.0.1",
+    ])?;
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-days",
+        "2",
+        "-out",
+        "server.pem",
+        "-extfile",
+        "server.ext",
+    ])?;
+    let mut bundle = SYSTEM_CA_BUNDLES
+        .iter()
+        .find_map(|p| std::fs::read_to_string(p).ok())
+        .unwrap_or_default();
+    let ca = std::fs::read_to_string(dir.join("ca.pem")).map_err(|e| format!("ca.pem: {e}"))?;
+    if !bundle.is_empty() && !bundle.ends_with('\n') {
+        bundle.push('\n');
+    }
+    bundle.push_str(&ca);
+    write_file(&dir.join("bundle.pem"), &bundle)?;
+    Ok((
+        dir.join("bundle.pem"),
+        dir.join("server.pem"),
+        dir.join("server.key"),
+    ))
+}
+
+/// `bench/tls/proxy.py` in front of kms-sim; killed on drop.
+struct TlsProxy {
+    child: std::process::Child,
+    port: u16,
+}
+
+impl TlsProxy {
+    fn start(
+        python: &Path,
+        script: &Path,
+        chain: &Path,
+        key: &Path,
+        upstream: u16,
+    ) -> Result<Self, String> {
+        use std::io::BufRead;
+        let mut child = Command::new(python)
+            .arg(script)
+            .arg(chain)
+            .arg(key)
+            .arg(upstream.to_string())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .map_err(|e| format!("tls proxy: {e}"))?;
+        let mut line = String::new();
+        if let Some(out) = child.stdout.take() {
+            let _ = std::io::BufReader::new(out).read_line(&mut line);
+        }
+        let port = line
+            .trim()
+            .strip_prefix("listening ")
+            .and_then(|p| p.parse::<u16>().ok());
+        match port {
+            Some(port) => Ok(TlsProxy { child, port }),
+            None => {
+                let _ = child.kill();
+                Err(format!("tls proxy did not start (said {line:?})"))
+            }
+        }
+    }
+}
+
+impl Drop for TlsProxy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Time to first revocation over TLS, and what the first connection costs: a cold process gets
+/// two invocations of one key each; the first pays for loading the CA store, the TLS handshake
+/// and connection setup, the second reuses the connection.
+async fn tls(env: &Env, o: &Options) -> Result<Value, String> {
+    println!(
+        "tls: {} cold processes per function, 2 invocations of 1 key each, through a TLS proxy (KMS latency {}-{} ms)",
+        o.ttfr_runs, LATENCY_MS.0, LATENCY_MS.1
+    );
+    let dir = env.root.join("target/bench-tls");
+    let (bundle, chain, key) = make_tls_material(&dir)?;
+    let sim = start_sim(realistic(SimConfig::default())).await?;
+    let upstream = sim
+        .endpoint_url()
+        .rsplit(':')
+        .next()
+        .and_then(|p| p.trim_end_matches('/').parse::<u16>().ok())
+        .ok_or("kms-sim port")?;
+    let python = env.root.join("bench/.venv/bin/python");
+    let proxy = TlsProxy::start(
+        &python,
+        &env.root.join("bench/tls/proxy.py"),
+        &chain,
+        &key,
+        upstream,
+    )?;
+    let url = format!("https://127.0.0.1:{}", proxy.port);
+    let mut ttfr: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
+    let mut first: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
+    let mut second: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
+    let mut extra: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
+    for run in 0..o.ttfr_runs {
+        for &kind in &env.kinds {
+            let keys = seed(&sim, 2, &format!("tls-{run}-{}", kind.key()))?;
+            let api = RuntimeApi::start(api_options(Duration::from_secs(60)))
+                .await
+                .map_err(|e| format!("runtime api: {e}"))?;
+            let command = env
+                .launch(kind)
+                .command(&url, "10")
+                .env("SSL_CERT_FILE", &bundle)
+                .env("AWS_CA_BUNDLE", &bundle);
+            let function =
+                FunctionProcess::spawn(&api, command).map_err(|e| format!("spawn: {e}"))?;
+            let a = api
+                .invoke(
+                    revoke_request(&keys[..1], "BENCH-TLS-1"),
+                    Duration::from_secs(60),
+                )
+                .await;
+            let total = function.spawned_at().elapsed();
+            let b = api
+                .invoke(
+                    revoke_request(&keys[1..], "BENCH-TLS-2"),
+                    Duration::from_secs(60),
+                )
+                .await;
+            function.kill();
+            function.wait_exit(Duration::from_secs(5)).await;
+            for (i, inv) in [&a, &b].into_iter().enumerate() {
+                if outcome_counts(inv).get("revoked") != Some(&1) {
+                    return Err(format!(
+                        "{}: invocation {} over TLS failed: {:?}; stderr {:?}",
+                        kind.key(),
+                        i + 1,
+                        inv.outcome.as_ref().err(),
+                        function.stderr_lines()
+                    ));
+                }
+            }
+            ttfr.entry(kind.key()).or_default().push(ms(total));
+            first.entry(kind.key()).or_default().push(ms(a.duration));
+            second.entry(kind.key()).or_default().push(ms(b.duration));
+            extra
+                .entry(kind.key())
+                .or_default()
+                .push(ms(a.duration) - ms(b.duration));
+        }
+    }
+    drop(proxy);
+    let mut out = json!({
+        "definition": "kms-sim behind a TLS-terminating proxy on 127.0.0.1 (bench/tls/proxy.py; RSA 2048 server certificate from a throwaway CA appended to the system CA bundle, given as SSL_CERT_FILE / AWS_CA_BUNDLE, so each function loads a full root store); KMS latency 20-40 ms per call. time to first revocation = spawn -> response of an invocation queued at spawn revoking 1 key; first / second invocation = the first and a second 1-key invocation of the same process; first-connection cost = per-process difference first - second (CA store, TLS handshake, connection setup, plus the random latency difference)",
+        "kms_latency_ms": [LATENCY_MS.0, LATENCY_MS.1],
+    });
+    let get = |m: &BTreeMap<&str, Vec<f64>>, k: Kind| {
+        stats(m.get(k.key()).map(Vec::as_slice).unwrap_or(&[]))
+    };
+    for &kind in &env.kinds {
+        out[kind.key()] = json!({
+            "time_to_first_revocation": get(&ttfr, kind),
+            "first_invocation_duration": get(&first, kind),
+            "second_invocation_duration": get(&second, kind),
+            "first_connection_cost": get(&extra, kind),
+        });
+    }
+    out["ratio_time_to_first_revocation_median"] = json!(ratio(
+        f(&out, &["peer", "time_to_first_revocation", "median_ms"]),
+        f(&out, &["rust", "time_to_first_revocation", "median_ms"])
+    ));
+    print_section("tls", &out);
+    Ok(out)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1329,6 +1584,7 @@ impl Report {
             "src",
             "Cargo.toml",
             "Cargo.lock",
+            ".cargo",
         ])
         .is_some_and(|s| !s.is_empty());
         let cpu = std::fs::read_to_string("/proc/cpuinfo")
@@ -1556,6 +1812,20 @@ fn render(doc: &Value) -> String {
         med_p90(&c["peer"]["time_to_first_revocation"]),
         x(c["ratio_time_to_first_revocation_median"].as_f64()),
     ));
+    let tls = &s["tls"];
+    if tls.is_object() {
+        out.push_str(&format!(
+            "| time to first revocation over TLS (cold start + 1 key; CA store, handshake; KMS 20-40 ms), median (p90) | {} | {} | {} faster | | |\n",
+            med_p90(&tls["rust"]["time_to_first_revocation"]),
+            med_p90(&tls["peer"]["time_to_first_revocation"]),
+            x(tls["ratio_time_to_first_revocation_median"].as_f64()),
+        ));
+        out.push_str(&format!(
+            "| first TLS connection's cost (first minus second 1-key invocation of a process), median (p90) | {} | {} | | | |\n",
+            med_p90(&tls["rust"]["first_connection_cost"]),
+            med_p90(&tls["peer"]["first_connection_cost"]),
+        ));
+    }
     out.push_str(&format!(
         "| RSS after init (idle) | {} | {} | | | |\n",
         kib(c["rust"]["idle_rss_after_init_kib"].as_u64()),
