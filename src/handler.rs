@@ -460,14 +460,7 @@ impl Guard {
                         }
                     })
                     .buffer_unordered(self.config.concurrency)
-                    .map(|(i, r)| {
-                        if r.outcome != Outcome::Deferred {
-                            self.emit(&ctx, &r);
-                            (i, r.compact())
-                        } else {
-                            (i, r)
-                        }
-                    })
+                    .map(|(i, r)| (i, self.finish_key(&ctx, r)))
                     .collect()
                     .await;
             done.sort_by_key(|(i, _)| *i);
@@ -582,14 +575,7 @@ impl Guard {
                     async move { (i, self.exec.revoke(run, f).await) }
                 })
                 .buffer_unordered(self.config.concurrency)
-                .map(|(i, r)| {
-                    if r.outcome != Outcome::Deferred {
-                        self.emit(&ctx, &r);
-                        (i, r.compact())
-                    } else {
-                        (i, r)
-                    }
-                })
+                .map(|(i, r)| (i, self.finish_key(&ctx, r)))
                 .collect()
                 .await;
             for (i, r) in done {
@@ -914,6 +900,17 @@ impl Guard {
         } else {
             Ok(summary)
         }
+    }
+
+    /// A key of the delete phase is done: its record is written now (not at the end of the
+    /// invocation) and only what the summary needs is kept. A `deferred` key is left whole: it
+    /// may still be handed to a continuation, which writes its record.
+    fn finish_key(&self, ctx: &RecordContext<'_>, result: KeyResult) -> KeyResult {
+        if result.outcome == Outcome::Deferred {
+            return result;
+        }
+        self.emit(ctx, &result);
+        result.compact()
     }
 
     fn emit(&self, ctx: &RecordContext<'_>, result: &KeyResult) {

@@ -231,43 +231,29 @@ struct RequestView {
     targets: Option<Targets>,
 }
 
-/// The `targets` of an organization request.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct Targets {
-    pub accounts: Vec<String>,
-    #[serde(rename = "organizationalUnits")]
-    pub organizational_units: Vec<String>,
-    pub regions: Vec<String>,
-}
+/// The `targets` of an organization request: the function's own type, so the report decides
+/// "is this member targeted" by exactly the rule the members apply.
+pub use kms_material_guard::request::Targets;
 
-impl Targets {
-    /// The contract's rule: (no accounts and no OUs, or the account listed, or one of its OUs
-    /// listed) and (no Regions, or its Region listed).
-    pub fn includes(&self, account: &str, units: &[String], region: &str) -> bool {
-        let by_org = (self.accounts.is_empty() && self.organizational_units.is_empty())
-            || self.accounts.iter().any(|a| a == account)
-            || self.organizational_units.iter().any(|u| units.contains(u));
-        by_org && (self.regions.is_empty() || self.regions.iter().any(|r| r == region))
-    }
-
-    fn from_json(v: &Value) -> Option<Targets> {
-        let list = |name: &str| -> Vec<String> {
-            v.get(name)
-                .and_then(Value::as_array)
-                .map(|a| {
-                    a.iter()
-                        .filter_map(Value::as_str)
-                        .map(str::to_string)
-                        .collect()
-                })
-                .unwrap_or_default()
-        };
-        v.is_object().then(|| Targets {
-            accounts: list("accounts"),
-            organizational_units: list("organizationalUnits"),
-            regions: list("regions"),
-        })
-    }
+/// Reads the `targets` of a recorded request leniently (the record was validated when the
+/// request was accepted; a report reads what is there).
+fn targets_from_json(v: &Value) -> Option<Targets> {
+    let list = |name: &str| -> Vec<String> {
+        v.get(name)
+            .and_then(Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_string)
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    v.is_object().then(|| Targets {
+        accounts: list("accounts"),
+        organizational_units: list("organizationalUnits"),
+        regions: list("regions"),
+    })
 }
 
 /// What the input held.
@@ -506,7 +492,7 @@ impl Input {
             event_id,
             incident_id: text(d, "incidentId"),
             dry_run: d.get("dryRun").and_then(Value::as_bool).unwrap_or(false),
-            targets: d.get("targets").and_then(Targets::from_json),
+            targets: d.get("targets").and_then(targets_from_json),
         });
     }
 
