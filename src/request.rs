@@ -454,8 +454,8 @@ pub fn check_chars(s: &str, path: &Path, max_chars: usize, kind: Text) -> Result
     Ok(())
 }
 
-/// Fields of the request object, in the casing the contract uses.
-const REQUEST_FIELDS: [&str; 9] = [
+/// Fields of the request object, in the casing the contract uses; any other field is rejected.
+pub const REQUEST_FIELDS: [&str; 9] = [
     "keys",
     "tags",
     "keyMaterialId",
