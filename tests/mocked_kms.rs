@@ -178,6 +178,19 @@ fn tags_rule(id: &'static str, tags: &[(&str, &str)]) -> Rule {
         .build()
 }
 
+/// DescribeKey of `ID`: `Enabled` until `deleted` is set (by the delete mock), then
+/// `PendingImport`, as KMS answers around a DeleteImportedKeyMaterial.
+fn describe_until_deleted(deleted: std::sync::Arc<std::sync::atomic::AtomicBool>) -> Rule {
+    mock!(Client::describe_key).then_compute_output(move |_| {
+        let state = if deleted.load(std::sync::atomic::Ordering::SeqCst) {
+            KeyState::PendingImport
+        } else {
+            KeyState::Enabled
+        };
+        described(ID, state)
+    })
+}
+
 fn in_scope(id: &'static str) -> Rule {
     tags_rule(id, &[("kms-material-guard:revocable", "true")])
 }
@@ -392,16 +405,7 @@ async fn delete_fails_with_rate(
     let deleted = Arc::new(AtomicBool::new(false));
     let calls = Arc::new(AtomicUsize::new(0));
     let (seen, d_flag) = (deleted.clone(), deleted.clone());
-    let d = mock!(Client::describe_key).then_compute_output(move |_| {
-        described(
-            ID,
-            if seen.load(Ordering::SeqCst) {
-                KeyState::PendingImport
-            } else {
-                KeyState::Enabled
-            },
-        )
-    });
+    let d = describe_until_deleted(seen);
     let t = in_scope(ID);
     let del = mock!(Client::delete_imported_key_material).then_compute_response(move |_| {
         if calls.fetch_add(1, Ordering::SeqCst) < times {
@@ -786,16 +790,7 @@ async fn duplicate_spellings_of_one_key_make_one_delete() {
     use std::sync::atomic::{AtomicBool, Ordering};
     let deleted = Arc::new(AtomicBool::new(false));
     let (seen, flag) = (deleted.clone(), deleted.clone());
-    let d = mock!(Client::describe_key).then_compute_output(move |_| {
-        described(
-            ID,
-            if seen.load(Ordering::SeqCst) {
-                KeyState::PendingImport
-            } else {
-                KeyState::Enabled
-            },
-        )
-    });
+    let d = describe_until_deleted(seen);
     let del = mock!(Client::delete_imported_key_material).then_compute_output(move |_| {
         flag.store(true, Ordering::SeqCst);
         DeleteImportedKeyMaterialOutput::builder()
