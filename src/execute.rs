@@ -184,7 +184,6 @@ impl KeyResult {
         self.facts.tags = Vec::new();
         self.facts.materials = None;
         self.facts.trace.request_ids = Vec::new();
-        self.facts.tags.shrink_to_fit();
         self
     }
 }

@@ -480,35 +480,32 @@ impl Guard {
             let mut steps: Vec<Step> = steps.into_iter().map(|(_, s)| s).collect();
 
             // Tag selector: every in-scope EXTERNAL key carrying all the tags.
-            if !req.tags.is_empty() {
-                let mut trace = Trace::default();
-                match self.exec.list_keys(&run, &mut trace).await {
-                    Ok(listed) => {
-                        let named: HashSet<String> = steps.iter().filter_map(step_arn).collect();
-                        let unnamed: Vec<String> = listed
-                            .into_iter()
-                            .filter(|arn| !named.contains(arn))
-                            .collect();
-                        let mut selected: Vec<(usize, Step)> = futures_util::stream::iter(
-                            unnamed.into_iter().enumerate(),
-                        )
-                        .map(|(i, arn)| {
-                            let run = &run;
-                            let tags = &req.tags;
-                            async move { (i, self.exec.select(run, &arn, tags, action).await) }
-                        })
-                        .buffer_unordered(self.config.concurrency)
-                        .filter_map(|(i, s)| async move { s.map(|s| (i, s)) })
-                        .collect()
-                        .await;
-                        selected.sort_by_key(|(i, _)| *i);
-                        steps.extend(selected.into_iter().map(|(_, s)| s));
-                    }
-                    Err(e) => {
-                        let mut f = KeyFacts::new(action, Some(selector_text(&req)));
-                        f.trace = trace;
-                        steps.push(Step::Done(f.kms_error(e)));
-                    }
+            let mut trace = Trace::default();
+            match self.exec.list_keys(&run, &mut trace).await {
+                Ok(listed) => {
+                    let named: HashSet<String> = steps.iter().filter_map(step_arn).collect();
+                    let unnamed: Vec<String> = listed
+                        .into_iter()
+                        .filter(|arn| !named.contains(arn))
+                        .collect();
+                    let mut selected: Vec<(usize, Step)> =
+                        futures_util::stream::iter(unnamed.into_iter().enumerate())
+                            .map(|(i, arn)| {
+                                let run = &run;
+                                let tags = &req.tags;
+                                async move { (i, self.exec.select(run, &arn, tags, action).await) }
+                            })
+                            .buffer_unordered(self.config.concurrency)
+                            .filter_map(|(i, s)| async move { s.map(|s| (i, s)) })
+                            .collect()
+                            .await;
+                    selected.sort_by_key(|(i, _)| *i);
+                    steps.extend(selected.into_iter().map(|(_, s)| s));
+                }
+                Err(e) => {
+                    let mut f = KeyFacts::new(action, Some(selector_text(&req)));
+                    f.trace = trace;
+                    steps.push(Step::Done(f.kms_error(e)));
                 }
             }
 
@@ -540,10 +537,11 @@ impl Guard {
                 .into_iter()
                 .enumerate()
                 .map(|(i, r)| {
-                    if r.outcome != Outcome::Deferred && !candidate_slots.contains(&i) {
-                        self.emit(&ctx, &r);
+                    if candidate_slots.contains(&i) {
+                        r
+                    } else {
+                        self.finish_key(&ctx, r)
                     }
-                    r.compact()
                 })
                 .collect();
 
