@@ -1,11 +1,13 @@
-//! Step 4: guardrails. Pure decisions, no I/O: they run before any delete and each refusal has
-//! its own outcome.
+//! Guardrails: pure decisions, no I/O. They run before any delete and each refusal has its own
+//! outcome: own account and Region, origin, scope tag, key state, blast radius, and whether an
+//! organization request targets this member at all.
 
 use aws_sdk_kms::types::{KeyState, OriginType};
 
-use crate::audit::Outcome;
 use crate::config::{Scope, ScopeMode};
-use crate::request::KeyRef;
+use crate::domain::Outcome;
+use crate::keyref::KeyRef;
+use crate::request::{RequestedKey, Targets};
 
 /// Refuses an ARN of another account or Region before any KMS call.
 /// Key ids and alias names resolve in the function's own account and Region.
@@ -80,6 +82,29 @@ pub fn decide_state(state: Option<&KeyState>) -> StateDecision {
         Some(KeyState::Creating) | Some(KeyState::Updating) => StateDecision::NotReady,
         _ => StateDecision::Unsupported,
     }
+}
+
+/// An organization request at this member: `None` when the member (account, its OUs, Region)
+/// is not targeted; otherwise the number of named keys left to other members (ARNs of another
+/// account or Region), which are removed from `keys`: each member acts only on its own keys.
+pub fn check_targets(
+    targets: &Targets,
+    keys: &mut Vec<RequestedKey>,
+    account: &str,
+    units: &[String],
+    region: &str,
+) -> Option<usize> {
+    if !targets.includes(account, units, region) {
+        return None;
+    }
+    let before = keys.len();
+    keys.retain(|k| match &k.parsed {
+        Ok(parsed) => parsed
+            .location()
+            .is_none_or(|(a, r)| a == account && r == region),
+        Err(_) => true,
+    });
+    Some(before - keys.len())
 }
 
 /// Whether `count` keys fit the blast radius.

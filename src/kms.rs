@@ -13,9 +13,10 @@ use std::time::Duration;
 use aws_sdk_kms::config::http::HttpResponse;
 use aws_sdk_kms::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_kms::operation::RequestId;
-use tokio::time::Instant;
 
 use crate::config::Config;
+use crate::domain::text::short_n;
+use crate::domain::{Deadline, Outcome, Trace};
 
 /// The KMS error codes this function treats specially.
 pub mod codes {
@@ -63,6 +64,17 @@ pub struct KmsError {
 impl KmsError {
     pub fn is_retryable(&self) -> bool {
         self.class != ErrorClass::Final
+    }
+
+    /// How a key ends after this error: not found, retryable or final.
+    pub fn outcome(&self) -> Outcome {
+        if self.code == codes::NOT_FOUND {
+            Outcome::NotFound
+        } else if self.is_retryable() {
+            Outcome::FailedRetryable
+        } else {
+            Outcome::Failed
+        }
     }
 
     /// Classifies an SDK error.
@@ -118,73 +130,9 @@ impl KmsError {
     }
 }
 
+/// KMS messages and transport errors, bounded for the record.
 fn bounded(s: &str) -> String {
-    const MAX: usize = 1024;
-    if s.len() <= MAX {
-        s.to_string()
-    } else {
-        format!("{}…", &s[..s.floor_char_boundary(MAX)])
-    }
-}
-
-/// The request ids and attempts of every KMS call made for one key.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Trace {
-    pub request_ids: Vec<String>,
-    pub attempts: u32,
-}
-
-impl Trace {
-    fn note(&mut self, request_id: Option<&str>) {
-        self.attempts += 1;
-        if let Some(id) = request_id.filter(|id| !id.is_empty()) {
-            self.request_ids.push(id.to_string());
-        }
-    }
-}
-
-/// The invocation's deadline (from the Lambda context), if any.
-#[derive(Debug, Clone, Copy)]
-pub struct Deadline {
-    at: Option<Instant>,
-}
-
-impl Deadline {
-    /// No deadline (tests, the drill).
-    pub fn none() -> Self {
-        Deadline { at: None }
-    }
-    /// A deadline `remaining` from now.
-    pub fn after(remaining: Duration) -> Self {
-        Deadline {
-            at: Some(Instant::now() + remaining),
-        }
-    }
-    /// From the Lambda context's deadline (milliseconds since the Unix epoch).
-    pub fn from_epoch_millis(deadline_ms: u64) -> Self {
-        if deadline_ms == 0 {
-            return Deadline::none();
-        }
-        let now_ms = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_millis() as u64)
-            .unwrap_or(0);
-        Deadline::after(Duration::from_millis(deadline_ms.saturating_sub(now_ms)))
-    }
-    /// Time left, `None` without a deadline.
-    pub fn remaining(&self) -> Option<Duration> {
-        self.at
-            .map(|at| at.saturating_duration_since(Instant::now()))
-    }
-    /// Whether at least `needed` is left.
-    pub fn allows(&self, needed: Duration) -> bool {
-        self.remaining().is_none_or(|r| r >= needed)
-    }
-
-    /// The latest instant at which `needed` is still left; `None` without a deadline.
-    pub fn latest_start(&self, needed: Duration) -> Option<Instant> {
-        self.at.map(|at| at.checked_sub(needed).unwrap_or(at))
-    }
+    short_n(s, 1024)
 }
 
 /// Retry settings for one invocation.
@@ -301,19 +249,5 @@ mod tests {
             assert!((500..=1000).contains(&(throttled.as_millis() as u64)));
             assert!(p.backoff(30, ErrorClass::Transient) <= Duration::from_secs(5));
         }
-    }
-
-    #[tokio::test(start_paused = true)]
-    async fn deadlines_count_down() {
-        let d = Deadline::after(Duration::from_secs(10));
-        assert!(d.allows(Duration::from_secs(9)));
-        tokio::time::advance(Duration::from_secs(2)).await;
-        assert!(!d.allows(Duration::from_secs(9)));
-        assert!(Deadline::none().allows(Duration::from_secs(100_000)));
-        assert!(Deadline::from_epoch_millis(0).remaining().is_none());
-        assert_eq!(
-            Deadline::from_epoch_millis(1).remaining(),
-            Some(Duration::ZERO)
-        );
     }
 }

@@ -1,32 +1,38 @@
 //! kms-material-guard: revokes imported (BYOK) KMS key material with
 //! `DeleteImportedKeyMaterial` and leaves one audit record per key.
 //!
-//! The modules follow the data's path through one invocation:
-//! [`event`] (classify the payload) -> [`request`] (validate the revocation request) ->
-//! [`guardrails`] (scope, account, Region, origin, blast radius) -> [`execute`] (KMS calls,
-//! paced by [`pacing`], retried by [`kms`]) -> [`audit`] (one record per key) ->
-//! [`response`] (summary or a stable error type). [`handler`] wires them together;
-//! [`config`] is read once at init.
+//! The modules follow the data's path through one invocation (docs/architecture.md):
+//! [`event`] (classify the payload) -> [`request`] (the revocation request contract) ->
+//! [`plan`] (what to do, organization targeting) -> [`pipeline`] (the per-key fan-out:
+//! [`guardrails`], then [`execute`] against KMS through [`kms`], paced by [`pacing`]) ->
+//! [`audit`] (one record per key, the summary) -> [`response`] (the answer or a stable error
+//! type). [`handler`] orchestrates one invocation; [`config`] is read once at init; [`domain`]
+//! is the vocabulary every layer shares.
 
 pub mod audit;
 pub mod config;
-pub mod continuation;
+pub mod continuer;
+pub mod domain;
 pub mod event;
 pub mod execute;
-pub mod findings;
 pub mod guardrails;
 pub mod handler;
+pub mod keyref;
 pub mod kms;
 pub mod lifecycle;
 pub mod metrics;
 pub mod pacing;
+pub mod pipeline;
+pub mod plan;
 pub mod publish;
 pub mod request;
 pub mod response;
+pub mod validate;
 
-pub use audit::{AuditRecord, AuditSink, MemorySink, Outcome, StdoutSink};
+pub use audit::{AuditRecord, AuditSink, MemorySink, StdoutSink};
 pub use config::Config;
-pub use handler::{Guard, Invocation};
+pub use domain::{Invocation, Outcome};
+pub use handler::Guard;
 pub use response::{GuardError, Summary};
 
 /// Builds the KMS client the function uses from the shared AWS configuration: SDK retries off

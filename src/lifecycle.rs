@@ -1,4 +1,5 @@
-//! Step 5 (continued): the key-material lifecycle for keys with several materials.
+//! The key-material lifecycle policy for keys with several materials: pure decisions from a
+//! key's tags, its materials and the configuration (the KMS calls live in `execute`).
 //!
 //! - **Materials**: ListKeyRotations with `IncludeKeyMaterial=ALL_KEY_MATERIAL` names every
 //!   material (current, non-current, pending rotation; imported or deleted). Revocation, rotation
@@ -12,15 +13,12 @@
 //!   it the sweep reports `rotation_due`, and revokes keys tagged
 //!   `kms-material-guard:on-crypto-period=revoke` once the grace period has also passed.
 
-use aws_sdk_kms::types::{IncludeKeyMaterial, KeyMaterialState, KeyState, OriginType};
+use aws_sdk_kms::types::KeyMaterialState;
 use chrono::{DateTime, Duration as ChronoDuration, Utc};
 
-use crate::audit::{Action, Material, Outcome, rfc3339};
 use crate::config::Config;
-use crate::execute::{Executor, KeyFacts, KeyResult, Run, to_chrono};
-use crate::guardrails;
-use crate::kms::{self, ErrorClass, KmsError, codes};
-use crate::request::{KeyRef, short};
+use crate::domain::Material;
+use crate::domain::text::short;
 
 /// Tag opting a key into automatic completion of staged rotations (`true`).
 pub const AUTO_ROTATE_TAG: &str = "kms-material-guard:auto-rotate";
@@ -126,18 +124,6 @@ pub fn judge_period(
     }
 }
 
-fn material_of(e: &aws_sdk_kms::types::RotationsListEntry) -> Material {
-    Material {
-        key_material_id: e.key_material_id().map(str::to_string),
-        key_material_state: e.key_material_state().map(|s| s.as_str().to_string()),
-        import_state: e.import_state().map(|s| s.as_str().to_string()),
-        expiration_model: e.expiration_model().map(|s| s.as_str().to_string()),
-        valid_to: e.valid_to().and_then(to_chrono).map(rfc3339),
-        rotation_date: e.rotation_date().and_then(to_chrono).map(rfc3339),
-        description: e.key_material_description().map(str::to_string),
-    }
-}
-
 /// When the current material became current.
 pub fn current_since(
     materials: &[Material],
@@ -154,302 +140,75 @@ pub fn current_since(
         .or(created)
 }
 
-fn pending(materials: &[Material]) -> Option<&Material> {
+pub fn pending(materials: &[Material]) -> Option<&Material> {
     materials.iter().find(|m| {
         m.key_material_state.as_deref() == Some(KeyMaterialState::PendingRotation.as_str())
             && m.import_state.as_deref() == Some("IMPORTED")
     })
 }
 
-fn current_id(materials: &[Material]) -> Option<String> {
+pub fn current_id(materials: &[Material]) -> Option<String> {
     materials
         .iter()
         .find(|m| m.key_material_state.as_deref() == Some(KeyMaterialState::Current.as_str()))
         .and_then(|m| m.key_material_id.clone())
 }
 
-impl Executor {
-    /// Every material of the key (ListKeyRotations, ALL_KEY_MATERIAL, paginated).
-    pub(crate) async fn list_materials(
-        &self,
-        run: &Run,
-        f: &mut KeyFacts,
-    ) -> Result<Vec<Material>, KmsError> {
-        let id = f.call_id();
-        let mut marker: Option<String> = None;
-        let mut materials = Vec::new();
-        loop {
-            let out = kms::with_retry(&run.retry, &run.deadline, &mut f.trace, || {
-                self.kms
-                    .list_key_rotations()
-                    .key_id(&id)
-                    .include_key_material(IncludeKeyMaterial::AllKeyMaterial)
-                    .limit(1000)
-                    .set_marker(marker.clone())
-                    .send()
-            })
-            .await?;
-            materials.extend(out.rotations().iter().map(material_of));
-            match out.next_marker() {
-                Some(m) if out.truncated() => marker = Some(m.to_string()),
-                _ => break,
-            }
-        }
-        Ok(materials)
-    }
-
-    /// Lists the materials into the record; a failure only leaves them out (never fails the
-    /// action the record is about).
-    pub(crate) async fn attach_materials(&self, run: &Run, f: &mut KeyFacts) {
-        match self.list_materials(run, f).await {
-            Ok(m) => f.materials = Some(m),
-            Err(e) => {
-                tracing::warn!(code = %e.code, "could not list the key's materials for the audit record")
-            }
-        }
-    }
-
-    /// Completes a staged rotation of an opted-in, in-scope EXTERNAL key: from the CloudTrail
-    /// ImportKeyMaterial event (`key` as the event named it) or the sweep.
-    pub async fn complete_rotation(
-        &self,
-        run: &Run,
-        key: &str,
-        event_material: Option<String>,
-    ) -> KeyResult {
-        let mut f = KeyFacts::new(Action::Rotate, Some(key.to_string()));
-        let parsed = match KeyRef::parse(key) {
-            Ok(k) => k,
-            Err(problem) => {
-                return f.fail(
-                    Outcome::RejectedInvalidIdentifier,
-                    "InvalidKeyIdentifier",
-                    problem,
-                );
-            }
-        };
-        if let Err(outcome) = guardrails::check_location(&parsed, &run.account, &self.config.region)
-        {
-            return f.finish(outcome);
-        }
-        let md = match self.describe(run, &mut f, key).await {
-            Ok(md) => md,
-            Err(e) => return f.kms_error(e),
-        };
-        f.state_before = f.state_name();
-        if md.origin() != Some(&OriginType::External) {
-            return f.finish(Outcome::SkippedNotExternal);
-        }
-        if let Err(e) = self.load_tags(run, &mut f).await {
-            return f.kms_error(e);
-        }
-        if !self.in_scope(&f) {
-            return f.finish(Outcome::RefusedOutOfScope);
-        }
-        match auto_rotate(&f.tags) {
-            Ok(true) => {}
-            Ok(false) => {
-                return f.fail(
-                    Outcome::RefusedOutOfScope,
-                    "RotationNotOptedIn",
-                    format!("the key does not carry {AUTO_ROTATE_TAG}=true; the staged material stays pending"),
-                );
-            }
-            Err(problem) => return f.fail(Outcome::InvalidTag, "InvalidTag", problem),
-        }
-        self.rotate(run, f, event_material).await
-    }
-
-    /// RotateKeyOnDemand for a checked key; `f` has been described and tagged.
-    pub(crate) async fn rotate(
-        &self,
-        run: &Run,
-        mut f: KeyFacts,
-        event_material: Option<String>,
-    ) -> KeyResult {
-        f.action = Action::Rotate;
-        let materials = match self.list_materials(run, &mut f).await {
-            Ok(m) => m,
-            Err(e) => return f.kms_error(e),
-        };
-        f.previous_key_material_id = current_id(&materials);
-        let staged = pending(&materials).and_then(|m| m.key_material_id.clone());
-        f.materials = Some(materials);
-        let Some(staged) = staged else {
-            f.state_after = f.state_name();
-            f.key_material_id = event_material.or(f.previous_key_material_id.clone());
-            return f.fail(
-                Outcome::NothingToRotate,
-                "NothingPending",
-                "no material is pending rotation",
-            );
-        };
-        if run.dry_run {
-            f.key_material_id = Some(staged);
-            f.state_after = f.state_name();
-            return f.finish(Outcome::WouldRotate);
-        }
-        let arn = f.arn.clone().unwrap_or_default();
-        let mut attempt = 1;
-        loop {
-            self.rotate_pacer.acquire().await;
-            match kms::once(
-                &mut f.trace,
-                self.kms.rotate_key_on_demand().key_id(&arn).send(),
-            )
-            .await
-            {
-                Ok(_) => {
-                    self.rotate_pacer.on_success();
-                    break;
-                }
-                Err(e) if e.code == codes::INVALID_STATE => {
-                    // Nothing pending any more (completed meanwhile) or the key cannot rotate now.
-                    f.state_after = f.state_name();
-                    return f.fail(Outcome::NothingToRotate, e.code, e.message);
-                }
-                Err(e) if e.code == "ConflictException" => {
-                    // An automatic rotation runs or is due within 20 minutes: retry later.
-                    return f.fail(Outcome::FailedRetryable, e.code, e.message);
-                }
-                Err(e) if e.is_retryable() && attempt < run.retry.max_attempts => {
-                    if e.class == ErrorClass::Throttled {
-                        self.rotate_pacer.on_throttle();
-                    }
-                    let delay = run.retry.backoff(attempt, e.class);
-                    if !run.deadline.allows(delay + run.retry.margin) {
-                        return f.kms_error(e);
-                    }
-                    tokio::time::sleep(delay).await;
-                    attempt += 1;
-                    // A lost answer may hide a completed rotation: look before repeating it.
-                    if e.class == ErrorClass::Transient
-                        && let Ok(m) = self.list_materials(run, &mut f).await
-                        && current_id(&m).as_deref() == Some(staged.as_str())
-                    {
-                        break;
-                    }
-                }
-                // LimitExceededException (25 on-demand rotations per key), DisabledException, ...
-                Err(e) => return f.kms_error(e),
-            }
-        }
-        match self.list_materials(run, &mut f).await {
-            Ok(after) => {
-                f.key_material_id = current_id(&after).or(Some(staged));
-                f.materials = Some(after);
-            }
-            Err(_) => f.key_material_id = Some(staged),
-        }
-        if let Ok(md) = self.describe(run, &mut f, &arn).await {
-            f.state_after = md.key_state().map(|s| s.as_str().to_string());
-        }
-        tracing::info!(key_arn = %arn, "rotation completed");
-        f.finish(Outcome::Rotated)
-    }
-
-    /// Records a `KMS CMK Rotation` event of an in-scope EXTERNAL key; `None` for other keys.
-    pub async fn observe_rotation(
-        &self,
-        run: &Run,
-        key: &str,
-        previous: Option<String>,
-        current: Option<String>,
-    ) -> Option<KeyResult> {
-        let mut f = KeyFacts::new(Action::ObserveRotation, Some(key.to_string()));
-        let parsed = KeyRef::parse(key).ok()?;
-        if guardrails::check_location(&parsed, &run.account, &self.config.region).is_err() {
-            return None;
-        }
-        let md = match self.describe(run, &mut f, key).await {
-            Ok(md) => md,
-            Err(e) => return Some(f.kms_error(e)),
-        };
-        if md.origin() != Some(&OriginType::External) {
-            return None;
-        }
-        if let Err(e) = self.load_tags(run, &mut f).await {
-            return Some(f.kms_error(e));
-        }
-        if !self.in_scope(&f) {
-            return None;
-        }
-        f.state_after = f.state_name();
-        f.previous_key_material_id = previous;
-        if current.is_some() {
-            f.key_material_id = current;
-        }
-        self.attach_materials(run, &mut f).await;
-        Some(f.finish(Outcome::RotationObserved))
-    }
-
-    /// The sweep's lifecycle checks for an in-scope EXTERNAL key in a usable state.
-    pub(crate) async fn lifecycle_check(
-        &self,
-        run: &Run,
-        mut f: KeyFacts,
-        now: DateTime<Utc>,
-    ) -> Lifecycle {
-        let rotate = match auto_rotate(&f.tags) {
-            Ok(r) => r,
-            Err(problem) => {
-                return Lifecycle::Report(f.fail(Outcome::InvalidTag, "InvalidTag", problem));
-            }
-        };
-        let period = match crypto_period(&f.tags, &self.config) {
-            Ok(p) => p,
-            Err(problem) => {
-                return Lifecycle::Report(f.fail(Outcome::InvalidTag, "InvalidTag", problem));
-            }
-        };
-        if !rotate && period.is_none() {
-            return Lifecycle::Nothing(f);
-        }
-        let materials = match self.list_materials(run, &mut f).await {
-            Ok(m) => m,
-            Err(e) => return Lifecycle::Report(f.kms_error(e)),
-        };
-        let has_pending = pending(&materials).is_some();
-        let since = current_since(&materials, f.created);
-        f.materials = Some(materials);
-        if rotate && has_pending && matches!(f.state, Some(KeyState::Enabled)) {
-            return Lifecycle::Rotate(f);
-        }
-        let (Some(period), Some(since)) = (period, since) else {
-            return Lifecycle::Nothing(f);
-        };
-        match judge_period(&period, since, now) {
-            PeriodVerdict::Fine => Lifecycle::Nothing(f),
-            PeriodVerdict::Due { age_days, max_days } => {
-                f.state_after = f.state_name();
-                Lifecycle::Report(f.fail(
-                    Outcome::RotationDue,
-                    "CryptoPeriodExceeded",
-                    format!(
-                        "the current material is {age_days} days old, past its crypto-period of {max_days} days; \
-                         import new material (ImportType NEW_KEY_MATERIAL)"
-                    ),
-                ))
-            }
-            PeriodVerdict::Revoke { age_days, max_days } => {
-                f.action = Action::ScheduledRevoke;
-                f.reason = Some(format!(
-                    "crypto-period exceeded: current material {age_days} days old, period {max_days} days plus grace \
-                     ({ON_CRYPTO_PERIOD_TAG}=revoke)"
-                ));
-                Lifecycle::Revoke(f)
-            }
-        }
-    }
+/// What the sweep's lifecycle check concludes for a key, once its materials are known.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Verdict {
+    /// Nothing to do.
+    Fine,
+    /// A staged material waits and the key opted in: complete the rotation.
+    Rotate,
+    /// The crypto-period has passed: report.
+    Due { age_days: i64, max_days: i64 },
+    /// The crypto-period and its grace have passed and the key says revoke.
+    Revoke { age_days: i64, max_days: i64 },
 }
 
-/// What the sweep's lifecycle check asks for.
-#[derive(Debug)]
-pub enum Lifecycle {
-    Nothing(KeyFacts),
-    Report(KeyResult),
-    Rotate(KeyFacts),
-    Revoke(KeyFacts),
+/// A key's lifecycle policy, from its tags and the configuration.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Policy {
+    pub auto_rotate: bool,
+    pub period: Option<CryptoPeriod>,
+}
+
+impl Policy {
+    /// Reads the policy; a malformed tag is an error (reported, never guessed).
+    pub fn of(tags: &[(String, String)], config: &Config) -> Result<Policy, String> {
+        Ok(Policy {
+            auto_rotate: auto_rotate(tags)?,
+            period: crypto_period(tags, config)?,
+        })
+    }
+
+    /// Whether the key's materials need to be listed to judge it.
+    pub fn needs_materials(&self) -> bool {
+        self.auto_rotate || self.period.is_some()
+    }
+
+    /// The verdict for a key whose materials are `materials` (`created`: the key's creation,
+    /// the age of a never-rotated material; `enabled`: whether the key can rotate now).
+    pub fn judge(
+        &self,
+        materials: &[Material],
+        created: Option<DateTime<Utc>>,
+        enabled: bool,
+        now: DateTime<Utc>,
+    ) -> Verdict {
+        if self.auto_rotate && enabled && pending(materials).is_some() {
+            return Verdict::Rotate;
+        }
+        let (Some(period), Some(since)) = (&self.period, current_since(materials, created)) else {
+            return Verdict::Fine;
+        };
+        match judge_period(period, since, now) {
+            PeriodVerdict::Fine => Verdict::Fine,
+            PeriodVerdict::Due { age_days, max_days } => Verdict::Due { age_days, max_days },
+            PeriodVerdict::Revoke { age_days, max_days } => Verdict::Revoke { age_days, max_days },
+        }
+    }
 }
 
 #[cfg(test)]

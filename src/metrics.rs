@@ -1,5 +1,5 @@
-//! CloudWatch metrics in the Embedded Metric Format (EMF): one JSON line per invocation on
-//! stdout, which CloudWatch Logs turns into metrics without any API call.
+//! CloudWatch metrics in the Embedded Metric Format (EMF): one JSON line per invocation and
+//! action on stdout, which CloudWatch Logs turns into metrics without any API call.
 //!
 //! Namespace `MATERIAL_GUARD_METRICS_NAMESPACE` (default `KmsMaterialGuard`); one dimension,
 //! `Action` (`revoke`, `scheduled_revoke`, `observe_expiry`, `sweep`, `rotate`,
@@ -21,10 +21,7 @@ use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
 
-use crate::audit::{Action, Outcome};
-
-/// Default CloudWatch namespace.
-pub const DEFAULT_NAMESPACE: &str = "KmsMaterialGuard";
+use crate::domain::{Action, Outcome};
 
 /// The metric a given outcome counts towards, if any.
 pub fn metric_for(outcome: Outcome) -> Option<&'static str> {
@@ -124,8 +121,10 @@ pub fn stdout_writer() -> MetricsWriter {
     })
 }
 
-/// Writes one EMF line per action present in an invocation's records.
-pub fn publish(namespace: &str, records: &[Sample], writer: &MetricsWriter) {
+/// Writes one EMF line per action present in an invocation's records, each naming the
+/// invocation (`function_request_id`, a property CloudWatch keeps in the log line, not a
+/// dimension) so a metric spike leads to its records.
+pub fn publish(namespace: &str, records: &[Sample], writer: &MetricsWriter, request_id: &str) {
     let mut actions: Vec<Action> = records.iter().map(|r| r.action).collect();
     actions.sort_by_key(|a| a.as_str());
     actions.dedup();
@@ -136,7 +135,9 @@ pub fn publish(namespace: &str, records: &[Sample], writer: &MetricsWriter) {
             .filter(|r| r.action == action)
             .copied()
             .collect();
-        writer(&emf(namespace, action, &of_action, now).to_string());
+        let mut doc = emf(namespace, action, &of_action, now);
+        doc["function_request_id"] = json!(request_id);
+        writer(&doc.to_string());
     }
 }
 

@@ -1,4 +1,4 @@
-//! Step 6 (continued): publishing audit records to an EventBridge bus.
+//! Publishing audit records to an EventBridge bus (an [`AuditSink`]).
 //!
 //! Each record becomes an event `source: kms-material-guard`, `detail-type: Key Material Audit
 //! Record`, `detail`: the record itself, `resources`: the key ARN; a SIEM, a ticketing system or the
@@ -41,7 +41,7 @@ pub struct EventBridgeSink {
 pub fn bus_region(bus: &str) -> Option<&str> {
     let mut parts = bus.strip_prefix("arn:")?.splitn(5, ':');
     let (_partition, service, region) = (parts.next()?, parts.next()?, parts.next()?);
-    (service == "events" && crate::config::is_region(region)).then_some(region)
+    (service == "events" && crate::validate::is_region(region)).then_some(region)
 }
 
 /// An EventBridge client for `bus`: PutEvents to a bus ARN must be sent to that bus's Region (a

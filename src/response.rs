@@ -1,14 +1,13 @@
-//! Step 7: the response. A JSON summary for the caller, or a [`GuardError`] whose
-//! [`Diagnostic`] `error_type` is stable and says whether a retry helps.
+//! The response: a JSON [`Summary`] for the caller, or a [`GuardError`] whose [`Diagnostic`]
+//! `error_type` is stable and says whether a retry helps.
 
 use std::collections::BTreeMap;
 
 use lambda_runtime::Diagnostic;
 use serde::Serialize;
 
-use crate::audit::{Action, Outcome};
-use crate::execute::KeyResult;
-use crate::request::Rejection;
+use crate::domain::{Action, KeyResult, Outcome};
+use crate::validate::Rejection;
 
 /// Schema id of the per-invocation revocation summary (`schema/revocation-summary.v1.json`).
 pub const SUMMARY_SCHEMA: &str = "kms-material-guard/summary/v1";
@@ -99,6 +98,25 @@ impl Summary {
             .filter(|(o, _)| o.is_retryable())
             .map(|(_, n)| n)
             .sum()
+    }
+
+    /// The invocation's answer: this summary, or the error it makes (`refused`: the number of
+    /// keys over the blast radius `limit`).
+    pub fn into_result(self, refused: Option<(usize, usize)>) -> Result<Summary, GuardError> {
+        tracing::info!(counts = %self.counts_text(), "invocation done");
+        if let Some((count, limit)) = refused {
+            return Err(GuardError::RefusedBlastRadius {
+                count,
+                limit,
+                summary: Box::new(self),
+            });
+        }
+        if self.retryable() > 0 {
+            return Err(GuardError::Retryable {
+                summary: Box::new(self),
+            });
+        }
+        Ok(self)
     }
 
     /// Compact `outcome=count` list for error messages.

@@ -10,8 +10,9 @@ use std::time::Duration;
 use aws_sdk_kms::primitives::Blob;
 use common::bed::{Bed, SCOPE, bed, default_bed, sdk_config};
 use common::config;
-use kms_material_guard::audit::{Action, AuditSink, Tee};
-use kms_material_guard::findings::{GuardDutyMapping, Severity};
+use kms_material_guard::audit::{AuditSink, Tee};
+use kms_material_guard::config::{GuardDutyMapping, Severity};
+use kms_material_guard::domain::Action;
 use kms_material_guard::publish::{
     EVENT_DETAIL_TYPE, EVENT_SOURCE, EventBridgeSink, SUMMARY_DETAIL_TYPE,
 };

@@ -11,7 +11,8 @@ use std::time::{Duration, SystemTime};
 use aws_sdk_kms::primitives::Blob;
 use common::bed::{Bed, SCOPE, bed, default_bed, material_for};
 use common::{ACCOUNT, REGION, config};
-use kms_material_guard::audit::{Action, AuditRecord};
+use kms_material_guard::audit::AuditRecord;
+use kms_material_guard::domain::Action;
 use kms_material_guard::{Guard, Invocation, Outcome};
 use kms_sim::{
     FaultKind, FaultRule, ImportOptions, KeyInfo, KeySpec, KeyState, KeyStateOverride, SimConfig,
@@ -704,7 +705,7 @@ async fn the_local_estate_answers_every_sample_as_the_readme_says() {
 #[derive(Default)]
 struct CapturedContinuations(std::sync::Mutex<Vec<Value>>);
 
-impl kms_material_guard::continuation::Continuer for CapturedContinuations {
+impl kms_material_guard::continuer::Continuer for CapturedContinuations {
     fn start<'a>(
         &'a self,
         payload: &'a Value,
@@ -733,8 +734,9 @@ async fn a_request_larger_than_one_invocation_continues_in_a_fresh_one() {
     let mut event = common::event("incident-revocation.json");
     event["detail"]["keys"] = serde_json::json!(arns);
     let mut first = Invocation::local("req-first");
-    first.deadline =
-        kms_material_guard::kms::Deadline::after(cfg.deadline_margin + Duration::from_millis(600));
+    first.deadline = kms_material_guard::domain::Deadline::after(
+        cfg.deadline_margin + Duration::from_millis(600),
+    );
     // WHEN the first invocation runs out of time
     let summary = guard
         .handle_payload(&event, &first)
@@ -803,7 +805,7 @@ async fn a_continuation_that_makes_no_progress_stops_the_chain() {
         "reason": "r", "incidentId": "INC", "requestedBy": null, "dryRun": false, "keyMaterialId": null,
         "trigger": {"source": "incident-response"}, "keys": [{"key": key.arn}]}});
     let mut inv = Invocation::local("req-3");
-    inv.deadline = kms_material_guard::kms::Deadline::after(Duration::ZERO);
+    inv.deadline = kms_material_guard::domain::Deadline::after(Duration::ZERO);
     // WHEN it is handled
     let err = guard
         .handle_payload(&payload, &inv)

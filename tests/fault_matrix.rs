@@ -14,8 +14,9 @@ use std::time::Duration;
 
 use common::bed::{Bed, bed};
 use common::config;
-use kms_material_guard::audit::{Action, AuditRecord};
-use kms_material_guard::kms::Deadline;
+use kms_material_guard::audit::AuditRecord;
+use kms_material_guard::domain::Action;
+use kms_material_guard::domain::Deadline;
 use kms_material_guard::response::error_types;
 use kms_material_guard::{Config, GuardError, Invocation, Outcome, Summary};
 use kms_sim::{FaultKind, FaultRule, KeyInfo, KeyState, SimConfig};

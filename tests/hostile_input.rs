@@ -17,8 +17,11 @@ use std::collections::BTreeMap;
 use common::bed::{Bed, bed};
 use common::{ACCOUNT, config};
 use kms_material_guard::audit::AuditRecord;
+use kms_material_guard::domain::text::short;
 use kms_material_guard::event::{Identity, classify};
-use kms_material_guard::request::{self, MAX_KEYS_PER_REQUEST, Path, parse_request, short};
+use kms_material_guard::keyref::KeyRef;
+use kms_material_guard::request::{self, MAX_KEYS_PER_REQUEST, parse_request};
+use kms_material_guard::validate::{Path, Rejection};
 use kms_material_guard::{Config, GuardError, Invocation, Outcome, Summary};
 use kms_sim::{KeyState, SimConfig};
 use proptest::prelude::*;
@@ -78,7 +81,7 @@ fn classify_value(payload: &Value) -> Result<(), Box<kms_material_guard::event::
 /// the same problem as the classifier, exactly one `rejected` record on one JSON line, and no KMS
 /// call at all.
 fn assert_rejected_without_kms(
-    rejection: &request::Rejection,
+    rejection: &Rejection,
     (result, records, calls): &(Result<Summary, GuardError>, Vec<AuditRecord>, u64),
 ) {
     assert!(!rejection.location.is_empty(), "{rejection:?}");
@@ -464,14 +467,11 @@ fn key_identifiers_that_parse_are_ascii_and_others_are_rejected_without_a_kms_ca
     r.run(&ids, |ids| {
         for id in &ids {
             // THEN a parsed identifier is plain ASCII (every valid form is)
-            if request::KeyRef::parse(id).is_ok() {
+            if KeyRef::parse(id).is_ok() {
                 prop_assert!(id.is_ascii(), "{id:?}");
             }
         }
-        let malformed: Vec<&String> = ids
-            .iter()
-            .filter(|id| request::KeyRef::parse(id).is_err())
-            .collect();
+        let malformed: Vec<&String> = ids.iter().filter(|id| KeyRef::parse(id).is_err()).collect();
         let payload = json!({"keys": malformed, "reason": "r", "incidentId": "INC-1"});
         if malformed.is_empty() {
             return Ok(());

@@ -23,9 +23,10 @@ use aws_sdk_kms::types::error::{
 use aws_sdk_kms::types::{KeyListEntry, KeyMetadata, KeyState, OriginType, Tag};
 use aws_smithy_mocks::{MockResponse, Rule, RuleMode, mock, mock_client};
 use common::{ACCOUNT, config, guard, key_arn};
-use kms_material_guard::audit::{Action, AuditRecord};
+use kms_material_guard::audit::AuditRecord;
 use kms_material_guard::config::ScopeMode;
-use kms_material_guard::kms::Deadline;
+use kms_material_guard::domain::Action;
+use kms_material_guard::domain::Deadline;
 use kms_material_guard::response::error_types;
 use kms_material_guard::{Config, GuardError, Invocation, MemorySink, Outcome, Summary};
 use serde_json::{Value, json};

@@ -1,4 +1,5 @@
-//! Continuing a large request in a fresh invocation of the function.
+//! The continuation payload format: the rest of a large request, handed to a fresh invocation
+//! of the function (the continuer port in `src/continuer.rs` starts it).
 //!
 //! DeleteImportedKeyMaterial allows 15 calls per second per account and Region, so 10,000 keys
 //! need about 11 minutes at the full quota: more than one invocation can always give. When the
@@ -19,17 +20,15 @@
 //! [`MAX_SEQUENCE`] continuations or when an invocation made no progress; then the function
 //! returns a retryable error as without continuation.
 
-use std::future::Future;
-use std::pin::Pin;
-
 use serde_json::{Value, json};
 
-use crate::audit::Action;
-use crate::event::Provenance;
+use super::envelope::bounded_list;
+use crate::domain::text::short_n;
+use crate::domain::{Action, Provenance};
 use crate::request::{
-    self, KeyContext, KeyRef, Path, Rejection, RequestedKey, RevocationRequest, Text,
-    reject_unknown, type_name,
+    self, KeyContext, MAX_FINDING_ID_CHARS, MAX_KEYS_PER_REQUEST, RequestedKey, RevocationRequest,
 };
+use crate::validate::{Path, Rejection, Text, reject_unknown, type_name};
 
 /// Payload format version.
 pub const VERSION: u64 = 1;
@@ -37,55 +36,6 @@ pub const VERSION: u64 = 1;
 pub const MAX_SEQUENCE: u64 = 50;
 /// Largest continuation payload (Lambda accepts 1 MB for asynchronous invocations).
 pub const MAX_PAYLOAD_BYTES: usize = 900_000;
-
-/// Starts a new invocation of the function (a real port: Lambda's Invoke API).
-pub trait Continuer: Send + Sync {
-    /// Invokes asynchronously with `payload`; returns the Lambda request id when known.
-    fn start<'a>(
-        &'a self,
-        payload: &'a Value,
-    ) -> Pin<Box<dyn Future<Output = Result<Option<String>, String>> + Send + 'a>>;
-}
-
-/// Invokes a Lambda function (the function itself) with `InvocationType=Event`.
-pub struct LambdaContinuer {
-    client: aws_sdk_lambda::Client,
-    function: String,
-}
-
-impl LambdaContinuer {
-    pub fn new(client: aws_sdk_lambda::Client, function: impl Into<String>) -> Self {
-        LambdaContinuer {
-            client,
-            function: function.into(),
-        }
-    }
-}
-
-impl Continuer for LambdaContinuer {
-    fn start<'a>(
-        &'a self,
-        payload: &'a Value,
-    ) -> Pin<Box<dyn Future<Output = Result<Option<String>, String>> + Send + 'a>> {
-        Box::pin(async move {
-            use aws_sdk_lambda::operation::RequestId;
-            let bytes = serde_json::to_vec(payload).map_err(|e| e.to_string())?;
-            let out = self
-                .client
-                .invoke()
-                .function_name(&self.function)
-                .invocation_type(aws_sdk_lambda::types::InvocationType::Event)
-                .payload(aws_sdk_lambda::primitives::Blob::new(bytes))
-                .send()
-                .await
-                .map_err(|e| aws_sdk_lambda::error::DisplayErrorContext(&e).to_string())?;
-            if out.status_code() != 202 {
-                return Err(format!("Invoke answered status {}", out.status_code()));
-            }
-            Ok(out.request_id().map(str::to_string))
-        })
-    }
-}
 
 /// What the continuation carries besides the keys.
 #[derive(Debug, Clone, PartialEq)]
@@ -133,7 +83,7 @@ fn string(
     kind: Text,
 ) -> Result<String, Rejection> {
     match obj.get(name) {
-        Some(v) => request::text(v, &path.field(name), max, kind),
+        Some(v) => crate::validate::text(v, &path.field(name), max, kind),
         None => Err(path.field(name).reject("MissingField", "is required")),
     }
 }
@@ -146,7 +96,7 @@ fn optional_string(
 ) -> Result<Option<String>, Rejection> {
     match obj.get(name) {
         None | Some(Value::Null) => Ok(None),
-        Some(v) => request::text(v, &path.field(name), max, Text::SingleLine).map(Some),
+        Some(v) => crate::validate::text(v, &path.field(name), max, Text::SingleLine).map(Some),
     }
 }
 
@@ -212,7 +162,7 @@ pub fn parse(value: &Value) -> Result<(RevocationRequest, Meta), Rejection> {
         obj,
         "incidentId",
         &path,
-        crate::findings::MAX_FINDING_ID_CHARS,
+        MAX_FINDING_ID_CHARS,
         Text::SingleLine,
     )?;
     let requested_by = optional_string(obj, "requestedBy", &path, request::MAX_REQUESTED_BY_CHARS)?;
@@ -226,7 +176,7 @@ pub fn parse(value: &Value) -> Result<(RevocationRequest, Meta), Rejection> {
     };
     let key_material_id = match obj.get("keyMaterialId") {
         None | Some(Value::Null) => None,
-        Some(Value::String(s)) if request::is_key_material_id(s) => Some(s.clone()),
+        Some(Value::String(s)) if crate::validate::is_key_material_id(s) => Some(s.clone()),
         Some(_) => {
             return Err(path
                 .field("keyMaterialId")
@@ -243,27 +193,17 @@ pub fn parse(value: &Value) -> Result<(RevocationRequest, Meta), Rejection> {
     };
     let targets = match obj.get("targets") {
         None | Some(Value::Null) => None,
-        Some(v) => {
-            // Same validation as a request's `targets`.
-            let wrapped =
-                json!({"keys": ["alias/x"], "reason": "r", "incidentId": "i", "targets": v});
-            request::parse_request(&wrapped, &path)?.targets
-        }
+        Some(v) => Some(request::parse_targets(v, &path.field("targets"))?),
     };
     let keys_path = path.field("keys");
     let items = match obj.get("keys") {
-        Some(Value::Array(items))
-            if !items.is_empty() && items.len() <= request::MAX_KEYS_PER_REQUEST =>
-        {
+        Some(Value::Array(items)) if !items.is_empty() && items.len() <= MAX_KEYS_PER_REQUEST => {
             items
         }
         _ => {
             return Err(keys_path.reject(
                 "InvalidValue",
-                format!(
-                    "must be an array of 1 to {} keys",
-                    request::MAX_KEYS_PER_REQUEST
-                ),
+                format!("must be an array of 1 to {} keys", MAX_KEYS_PER_REQUEST),
             ));
         }
     };
@@ -287,21 +227,11 @@ pub fn parse(value: &Value) -> Result<(RevocationRequest, Meta), Rejection> {
         let context = match (k.get("incidentId"), k.get("reason")) {
             (None, None) => None,
             _ => Some(KeyContext {
-                incident_id: string(
-                    k,
-                    "incidentId",
-                    &p,
-                    crate::findings::MAX_FINDING_ID_CHARS,
-                    Text::SingleLine,
-                )?,
+                incident_id: string(k, "incidentId", &p, MAX_FINDING_ID_CHARS, Text::SingleLine)?,
                 reason: string(k, "reason", &p, request::MAX_REASON_CHARS, Text::Multiline)?,
             }),
         };
-        keys.push(RequestedKey {
-            parsed: KeyRef::parse(&raw),
-            raw,
-            context,
-        });
+        keys.push(RequestedKey::new(raw, context));
     }
     if key_material_id.is_some() && keys.len() != 1 {
         return Err(path.field("keyMaterialId").reject(
@@ -330,18 +260,14 @@ pub fn parse(value: &Value) -> Result<(RevocationRequest, Meta), Rejection> {
 }
 
 fn provenance(t: &Value) -> Provenance {
-    let s = |k: &str| {
-        t.get(k)
-            .and_then(Value::as_str)
-            .map(|v| request::short_n(v, 256))
-    };
+    let s = |k: &str| t.get(k).and_then(Value::as_str).map(|v| short_n(v, 256));
     Provenance {
         source: s("source"),
         detail_type: s("detail_type"),
         event_id: s("event_id"),
         event_account: s("event_account"),
         event_time: s("event_time"),
-        resources: crate::event::bounded_list(t.get("resources")),
+        resources: bounded_list(t.get("resources")),
         continuation_of: s("continuation_of"),
     }
 }

@@ -1,4 +1,4 @@
-//! Step 2 (continued): Security Hub and GuardDuty findings become revocation requests.
+//! Security Hub and GuardDuty findings become revocation requests.
 //!
 //! - `Security Hub Findings - Custom Action`: a responder picked the custom action (e.g. "Revoke
 //!   key material") on findings; every `AwsKmsKey` resource of those findings is revoked.
@@ -8,175 +8,41 @@
 //!   `MATERIAL_GUARD_GUARDDUTY_MAPPINGS` whose finding-type pattern and minimum severity match
 //!   decides the tag selector. No mapping, or no match: nothing happens.
 //!
-//! The finding id becomes the key's `incident_id`, the finding's title the `reason`.
+//! The finding id becomes the key's `incident_id`, the finding's title the `reason`; both pass
+//! the same character rules as requests (forbidden characters become spaces).
 
 use std::collections::BTreeMap;
 
 use serde_json::Value;
 
+use super::Trigger;
+use super::envelope::{DETAIL_TYPE_SECURITYHUB_ACTION, Envelope};
+use crate::config::{GuardDutyMapping, Severity};
+use crate::domain::text::{clean, short};
 use crate::request::{
-    KeyContext, KeyRef, Path, Rejection, RequestedKey, RevocationRequest, reject_unknown, short,
-    type_name,
+    KeyContext, MAX_FINDING_ID_CHARS, MAX_KEYS_PER_REQUEST, MAX_REASON_CHARS, RequestedKey,
+    RevocationRequest,
 };
+use crate::validate::{Path, Rejection, type_name};
 
-/// Longest incident id taken from a finding (finding ids are ARNs).
-pub const MAX_FINDING_ID_CHARS: usize = 512;
 /// Most findings read from one event (Security Hub sends at most 100).
 pub const MAX_FINDINGS: usize = 100;
 
-/// Security Hub severity labels, in order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Severity {
-    Informational,
-    Low,
-    Medium,
-    High,
-    Critical,
+/// A Security Hub findings event at this member.
+pub(super) fn from_security_hub(env: &Envelope<'_>) -> Result<Trigger, Rejection> {
+    let custom = env.event.detail_type == DETAIL_TYPE_SECURITYHUB_ACTION;
+    security_hub(
+        &env.event.detail,
+        custom,
+        env.who.config.securityhub_min_severity,
+    )
+    .map(FindingsDecision::into_trigger)
 }
 
-impl Severity {
-    pub fn parse(s: &str) -> Option<Severity> {
-        Some(match s {
-            "INFORMATIONAL" => Severity::Informational,
-            "LOW" => Severity::Low,
-            "MEDIUM" => Severity::Medium,
-            "HIGH" => Severity::High,
-            "CRITICAL" => Severity::Critical,
-            _ => return None,
-        })
-    }
-}
-
-/// One GuardDuty mapping rule.
-#[derive(Debug, Clone, PartialEq)]
-pub struct GuardDutyMapping {
-    /// Finding type pattern; `*` matches any run of characters
-    /// (e.g. `UnauthorizedAccess:IAMUser/*`).
-    pub finding_type: String,
-    /// Lowest GuardDuty severity (0-10) that triggers the rule.
-    pub min_severity: f64,
-    /// The tag selector of the revocation.
-    pub tags: BTreeMap<String, String>,
-    /// Only report what would be revoked.
-    pub dry_run: bool,
-}
-
-impl GuardDutyMapping {
-    /// Parses the JSON array of `MATERIAL_GUARD_GUARDDUTY_MAPPINGS`.
-    pub fn parse_list(text: &str) -> Result<Vec<GuardDutyMapping>, String> {
-        let v: Value = serde_json::from_str(text).map_err(|e| format!("not JSON: {e}"))?;
-        let Value::Array(items) = v else {
-            return Err("must be a JSON array of mapping rules".into());
-        };
-        if items.len() > 100 {
-            return Err("at most 100 mapping rules".into());
-        }
-        items
-            .iter()
-            .enumerate()
-            .map(|(i, item)| {
-                Self::parse(item, &Path::root("mappings").index(i)).map_err(|r| r.to_string())
-            })
-            .collect()
-    }
-
-    fn parse(item: &Value, path: &Path) -> Result<GuardDutyMapping, Rejection> {
-        let Value::Object(obj) = item else {
-            return Err(path.reject(
-                "InvalidType",
-                format!("must be an object, got {}", type_name(item)),
-            ));
-        };
-        reject_unknown(obj, path, &["findingType", "minSeverity", "tags", "dryRun"])?;
-        let finding_type = match obj.get("findingType") {
-            Some(Value::String(s)) if !s.is_empty() && s.len() <= 256 => s.clone(),
-            _ => {
-                return Err(path
-                    .field("findingType")
-                    .reject("InvalidValue", "must be a pattern of 1-256 characters"));
-            }
-        };
-        let min_severity = match obj.get("minSeverity") {
-            None => 7.0,
-            Some(v) => match v.as_f64() {
-                Some(n) if (0.0..=10.0).contains(&n) => n,
-                _ => {
-                    return Err(path
-                        .field("minSeverity")
-                        .reject("InvalidValue", "must be a number from 0 to 10"));
-                }
-            },
-        };
-        let tags = match obj.get("tags") {
-            Some(Value::Object(m)) if !m.is_empty() && m.len() <= 50 => {
-                let mut tags = BTreeMap::new();
-                for (k, v) in m {
-                    let Value::String(val) = v else {
-                        return Err(path
-                            .field("tags")
-                            .reject("InvalidType", "tag values must be strings"));
-                    };
-                    if k.is_empty() || k.chars().count() > 128 || val.chars().count() > 256 {
-                        return Err(path.field("tags").reject(
-                            "InvalidValue",
-                            "tag keys have 1-128, values 0-256 characters",
-                        ));
-                    }
-                    tags.insert(k.clone(), val.clone());
-                }
-                tags
-            }
-            _ => {
-                return Err(path
-                    .field("tags")
-                    .reject("InvalidValue", "must be an object of 1-50 tags"));
-            }
-        };
-        let dry_run = match obj.get("dryRun") {
-            None => false,
-            Some(Value::Bool(b)) => *b,
-            Some(_) => {
-                return Err(path
-                    .field("dryRun")
-                    .reject("InvalidType", "must be true or false"));
-            }
-        };
-        Ok(GuardDutyMapping {
-            finding_type,
-            min_severity,
-            tags,
-            dry_run,
-        })
-    }
-
-    /// Whether this rule applies to a finding.
-    pub fn matches(&self, finding_type: &str, severity: f64) -> bool {
-        severity >= self.min_severity && glob(&self.finding_type, finding_type)
-    }
-}
-
-/// `*` matches any run of characters; everything else literally.
-pub fn glob(pattern: &str, text: &str) -> bool {
-    let p: Vec<char> = pattern.chars().collect();
-    let t: Vec<char> = text.chars().collect();
-    let (mut pi, mut ti) = (0, 0);
-    let mut star: Option<(usize, usize)> = None;
-    while ti < t.len() {
-        if pi < p.len() && p[pi] != '*' && p[pi] == t[ti] {
-            pi += 1;
-            ti += 1;
-        } else if pi < p.len() && p[pi] == '*' {
-            star = Some((pi, ti));
-            pi += 1;
-        } else if let Some((sp, st)) = star {
-            pi = sp + 1;
-            ti = st + 1;
-            star = Some((sp, st + 1));
-        } else {
-            return false;
-        }
-    }
-    p[pi..].iter().all(|c| *c == '*')
+/// A GuardDuty finding at this member.
+pub(super) fn from_guardduty(env: &Envelope<'_>) -> Result<Trigger, Rejection> {
+    guardduty(&env.event.detail, &env.who.config.guardduty_mappings)
+        .map(FindingsDecision::into_trigger)
 }
 
 /// What a findings event asks for.
@@ -187,17 +53,12 @@ pub enum FindingsDecision {
     Nothing(String),
 }
 
-fn bounded(s: &str, max: usize) -> String {
-    let cleaned: String = s
-        .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect();
-    if cleaned.chars().count() <= max {
-        cleaned
-    } else {
-        let mut t: String = cleaned.chars().take(max - 1).collect();
-        t.push('…');
-        t
+impl FindingsDecision {
+    fn into_trigger(self) -> Trigger {
+        match self {
+            FindingsDecision::Revoke(req) => Trigger::Revoke(req),
+            FindingsDecision::Nothing(why) => Trigger::Nothing(why),
+        }
     }
 }
 
@@ -227,7 +88,7 @@ pub fn security_hub(
     let action_name = detail
         .get("actionName")
         .and_then(Value::as_str)
-        .map(|s| bounded(s, 128));
+        .map(|s| clean(s, 128));
     if !custom_action && min_severity.is_none() {
         return Ok(FindingsDecision::Nothing(
             "imported Security Hub findings do not revoke keys (MATERIAL_GUARD_SECURITYHUB_MIN_SEVERITY=OFF)".into(),
@@ -244,7 +105,7 @@ pub fn security_hub(
             ));
         };
         let id = match f.get("Id") {
-            Some(Value::String(s)) if !s.is_empty() => bounded(s, MAX_FINDING_ID_CHARS),
+            Some(Value::String(s)) if !s.is_empty() => clean(s, MAX_FINDING_ID_CHARS),
             _ => {
                 return Err(fp
                     .field("Id")
@@ -274,10 +135,7 @@ pub fn security_hub(
                 continue;
             }
         }
-        let title = f
-            .get("Title")
-            .and_then(Value::as_str)
-            .unwrap_or("untitled finding");
+        let title = text_or(finding, "Title", "untitled finding");
         let product = f
             .get("ProductName")
             .and_then(Value::as_str)
@@ -309,17 +167,16 @@ pub fn security_hub(
             if keys.iter().any(|k| k.raw == raw) {
                 continue;
             }
-            if keys.len() >= crate::request::MAX_KEYS_PER_REQUEST {
+            if keys.len() >= MAX_KEYS_PER_REQUEST {
                 return Err(fp.reject("TooManyKeys", "the findings name too many keys"));
             }
-            keys.push(RequestedKey {
-                raw: raw.to_string(),
-                parsed: KeyRef::parse(raw),
-                context: Some(KeyContext {
+            keys.push(RequestedKey::new(
+                raw.to_string(),
+                Some(KeyContext {
                     incident_id: id.clone(),
-                    reason: bounded(&reason, crate::request::MAX_REASON_CHARS),
+                    reason: clean(&reason, MAX_REASON_CHARS),
                 }),
-            });
+            ));
         }
     }
     if keys.is_empty() {
@@ -344,7 +201,7 @@ pub fn security_hub(
         },
         incident_id: first,
         requested_by: Some(match action_name {
-            Some(a) if custom_action => bounded(&format!("securityhub:custom-action:{a}"), 256),
+            Some(a) if custom_action => clean(&format!("securityhub:custom-action:{a}"), 256),
             _ => "aws.securityhub".into(),
         }),
         dry_run: false,
@@ -388,14 +245,8 @@ pub fn guardduty(
             "GuardDuty sample finding (service.additionalInfo.sample): ignored".into(),
         ));
     }
-    let id = detail
-        .get("id")
-        .and_then(Value::as_str)
-        .unwrap_or("unknown-finding");
-    let title = detail
-        .get("title")
-        .and_then(Value::as_str)
-        .unwrap_or(finding_type);
+    let id = text_or(detail, "id", "unknown-finding");
+    let title = text_or(detail, "title", finding_type);
     let Some(rule) = mappings.iter().find(|m| m.matches(finding_type, severity)) else {
         return Ok(FindingsDecision::Nothing(format!(
             "no MATERIAL_GUARD_GUARDDUTY_MAPPINGS rule matches {} at severity {severity}",
@@ -406,59 +257,26 @@ pub fn guardduty(
         keys: Vec::new(),
         tags: rule.tags.clone(),
         key_material_id: None,
-        reason: bounded(
+        reason: clean(
             &format!("GuardDuty finding {finding_type} (severity {severity}): {title}"),
-            crate::request::MAX_REASON_CHARS,
+            MAX_REASON_CHARS,
         ),
-        incident_id: bounded(id, MAX_FINDING_ID_CHARS),
-        requested_by: Some(format!(
-            "aws.guardduty:{}",
-            bounded(&rule.finding_type, 200)
-        )),
+        incident_id: clean(id, MAX_FINDING_ID_CHARS),
+        requested_by: Some(format!("aws.guardduty:{}", clean(&rule.finding_type, 200))),
         dry_run: rule.dry_run,
         targets: None,
     }))
+}
+
+/// A string field of a finding, or `default`.
+fn text_or<'a>(v: &'a Value, field: &str, default: &'a str) -> &'a str {
+    v.get(field).and_then(Value::as_str).unwrap_or(default)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
-
-    #[test]
-    fn glob_matches_like_a_shell() {
-        assert!(glob(
-            "UnauthorizedAccess:IAMUser/*",
-            "UnauthorizedAccess:IAMUser/InstanceCredentialExfiltration.OutsideAWS"
-        ));
-        assert!(glob(
-            "*Exfiltration*",
-            "UnauthorizedAccess:IAMUser/InstanceCredentialExfiltration.OutsideAWS"
-        ));
-        assert!(glob("Exact:Type", "Exact:Type"));
-        assert!(!glob("Exact:Type", "Exact:Type2"));
-        assert!(!glob("Recon:*", "UnauthorizedAccess:IAMUser/X"));
-        assert!(glob("*", ""));
-    }
-
-    #[test]
-    fn mappings_are_validated_with_their_position() {
-        let ok = GuardDutyMapping::parse_list(
-            r#"[{"findingType": "Recon:*", "tags": {"tenant": "a"}}]"#,
-        )
-        .expect("valid");
-        assert_eq!(ok[0].min_severity, 7.0);
-        let err = GuardDutyMapping::parse_list(
-            r#"[{"findingType": "x", "tags": {"t": "a"}}, {"findingType": "y", "tags": {}}]"#,
-        )
-        .expect_err("empty tags");
-        assert!(err.contains("mappings[1].tags"), "{err}");
-        let err = GuardDutyMapping::parse_list(
-            r#"[{"findingType": "x", "tags": {"t": "a"}, "severity": 3}]"#,
-        )
-        .expect_err("unknown");
-        assert!(err.contains("unknown field"), "{err}");
-    }
 
     #[test]
     fn imported_findings_are_ignored_unless_a_severity_is_configured() {

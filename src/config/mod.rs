@@ -1,0 +1,363 @@
+//! Configuration, read once at init from `MATERIAL_GUARD_*` environment variables.
+//!
+//! Every variable is documented in docs/reference.md with its default. A missing required or
+//! malformed variable fails the init phase with an error naming the variable, so a bad
+//! deployment is caught before any event is handled.
+
+mod env;
+mod findings;
+mod readers;
+
+use std::time::Duration;
+
+pub use env::ConfigError;
+pub use findings::{GuardDutyMapping, Severity, glob};
+
+use crate::domain::MAX_KEYS_PER_REQUEST;
+use crate::validate::{is_account, is_organizational_unit};
+use env::{Env, invalid};
+use readers::*;
+
+/// Default scope tag key: a key is revocable only when it carries this tag (with
+/// [`DEFAULT_SCOPE_TAG_VALUE`]), unless the scope is widened to every EXTERNAL key.
+pub const DEFAULT_SCOPE_TAG_KEY: &str = "kms-material-guard:revocable";
+/// Default value the scope tag must have.
+pub const DEFAULT_SCOPE_TAG_VALUE: &str = "true";
+/// Tag holding an RFC 3339 time after which the scheduled sweep revokes the key.
+pub const REVOKE_AT_TAG_KEY: &str = "kms-material-guard:revoke-at";
+/// Default EventBridge source allowed to send incident (revocation) events.
+pub const DEFAULT_ALLOWED_SOURCE: &str = "incident-response";
+/// Default CloudWatch namespace of the EMF metrics.
+pub const DEFAULT_METRICS_NAMESPACE: &str = "KmsMaterialGuard";
+/// Default fallback timeout when the runtime reports no plausible deadline.
+pub const DEFAULT_FALLBACK_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Which keys the function may revoke.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ScopeMode {
+    /// Only keys carrying the scope tag with the configured value (the default).
+    Tagged,
+    /// Every key with `Origin: EXTERNAL` in the account and Region. Logged at init and stamped on
+    /// every audit record (`scope_mode`), never silent.
+    AllExternal,
+}
+
+impl ScopeMode {
+    /// The stable name used in configuration and audit records.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            ScopeMode::Tagged => "tagged",
+            ScopeMode::AllExternal => "all-external",
+        }
+    }
+}
+
+/// The revocation scope.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Scope {
+    pub mode: ScopeMode,
+    pub tag_key: String,
+    pub tag_value: String,
+}
+
+/// The function's whole configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The Region the function runs in (`AWS_REGION`); keys of other Regions are refused.
+    pub region: String,
+    /// The function's own account (`MATERIAL_GUARD_ACCOUNT_ID`); when unset it is taken from
+    /// the invoked function ARN of each invocation.
+    pub account_id: Option<String>,
+    pub scope: Scope,
+    /// EventBridge `source` values accepted for incident events.
+    pub allowed_sources: Vec<String>,
+    /// Accounts (besides the function's own) whose incident events are accepted.
+    pub trusted_accounts: Vec<String>,
+    /// Maximum number of keys one request may revoke.
+    pub blast_radius: usize,
+    /// Global dry-run switch: nothing is deleted, outcomes are `would_revoke`.
+    pub dry_run: bool,
+    /// Sweep warning window for material `ValidTo`.
+    pub expiry_warning: Duration,
+    /// Pace of DeleteImportedKeyMaterial calls (per second).
+    pub delete_rate: f64,
+    /// Concurrent per-key pipelines (DescribeKey / ListResourceTags run concurrently).
+    pub concurrency: usize,
+    /// Attempts per KMS call for retryable errors (1 = no retry).
+    pub max_attempts: u32,
+    /// Stop starting new deletes when less than this remains before the Lambda deadline.
+    pub deadline_margin: Duration,
+    /// Timeout of a single KMS call attempt.
+    pub call_timeout: Duration,
+    /// The invocation's time budget when the runtime reports no plausible deadline (local
+    /// emulators): `MATERIAL_GUARD_FALLBACK_TIMEOUT_SECONDS`, else `AWS_LAMBDA_FUNCTION_TIMEOUT`,
+    /// else 60 s.
+    pub fallback_timeout: Duration,
+    /// Pace of RotateKeyOnDemand calls (per second; KMS allows 5).
+    pub rotate_rate: f64,
+    /// Default crypto-period of current key material (tag `kms-material-guard:max-material-age-days`
+    /// overrides per key); `None`: not enforced unless a key's tag sets one.
+    pub max_material_age: Option<Duration>,
+    /// Grace after the crypto-period before keys tagged `kms-material-guard:on-crypto-period=revoke`
+    /// are revoked.
+    pub crypto_period_grace: Duration,
+    /// EventBridge bus the audit records are published to (name or ARN); `None`: off.
+    pub audit_event_bus: Option<String>,
+    /// CloudWatch namespace of the EMF metrics; `None`: no metrics.
+    pub metrics_namespace: Option<String>,
+    /// Lowest Security Hub severity label of an imported finding that revokes its keys;
+    /// `None`: imported findings never revoke (custom actions always do).
+    pub securityhub_min_severity: Option<Severity>,
+    /// GuardDuty finding type patterns mapped to tag selectors; empty: GuardDuty does nothing.
+    pub guardduty_mappings: Vec<GuardDutyMapping>,
+    /// The function (name or ARN) a large request continues in when the deadline comes;
+    /// `None`: no continuation (keys left are `deferred` and the invocation asks for a retry).
+    pub continuation_function: Option<String>,
+    /// Organizational units (and parents) the account belongs to, for requests targeting OUs.
+    pub organizational_units: Vec<String>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            region: "us-east-1".to_string(),
+            account_id: None,
+            scope: Scope {
+                mode: ScopeMode::Tagged,
+                tag_key: DEFAULT_SCOPE_TAG_KEY.to_string(),
+                tag_value: DEFAULT_SCOPE_TAG_VALUE.to_string(),
+            },
+            allowed_sources: vec![DEFAULT_ALLOWED_SOURCE.to_string()],
+            trusted_accounts: Vec::new(),
+            blast_radius: 100,
+            dry_run: false,
+            expiry_warning: days(14),
+            delete_rate: 10.0,
+            concurrency: 16,
+            max_attempts: 5,
+            deadline_margin: Duration::from_millis(5_000),
+            call_timeout: Duration::from_millis(5_000),
+            fallback_timeout: DEFAULT_FALLBACK_TIMEOUT,
+            rotate_rate: 3.0,
+            max_material_age: None,
+            crypto_period_grace: days(7),
+            audit_event_bus: None,
+            metrics_namespace: Some(DEFAULT_METRICS_NAMESPACE.to_string()),
+            securityhub_min_severity: None,
+            guardduty_mappings: Vec::new(),
+            continuation_function: None,
+            organizational_units: Vec::new(),
+        }
+    }
+}
+
+fn days(n: u32) -> Duration {
+    Duration::from_secs(u64::from(n) * 86_400)
+}
+
+impl Config {
+    /// Reads the configuration from the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads the configuration through `lookup` (the environment, or a map in tests).
+    /// Empty values count as unset.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let env = Env { lookup };
+        let d = Config::default();
+        Ok(Config {
+            region: region(&env)?,
+            account_id: account_id(&env)?,
+            scope: scope(&env)?,
+            allowed_sources: match env.get("MATERIAL_GUARD_ALLOWED_SOURCES") {
+                None => d.allowed_sources,
+                Some(_) => env.list("MATERIAL_GUARD_ALLOWED_SOURCES", |s| {
+                    (!s.starts_with("aws."))
+                        .then_some(())
+                        .ok_or("sources starting with `aws.` are reserved for AWS services")
+                })?,
+            },
+            trusted_accounts: env.list("MATERIAL_GUARD_TRUSTED_ACCOUNTS", |s| {
+                is_account(s)
+                    .then_some(())
+                    .ok_or("each account must be 12 digits")
+            })?,
+            blast_radius: env.number(
+                "MATERIAL_GUARD_BLAST_RADIUS",
+                d.blast_radius,
+                |n| (1..=MAX_KEYS_PER_REQUEST).contains(n),
+                &format!("must be between 1 and {MAX_KEYS_PER_REQUEST}"),
+            )?,
+            dry_run: env.flag("MATERIAL_GUARD_DRY_RUN", false)?,
+            expiry_warning: days(env.number(
+                "MATERIAL_GUARD_EXPIRY_WARNING_DAYS",
+                14,
+                |n| *n <= 366,
+                "must be at most 366",
+            )?),
+            delete_rate: env.number(
+                "MATERIAL_GUARD_DELETE_RATE",
+                d.delete_rate,
+                |r: &f64| r.is_finite() && *r > 0.0 && *r <= 10_000.0,
+                "must be a rate per second in (0, 10000]",
+            )?,
+            concurrency: env.number(
+                "MATERIAL_GUARD_CONCURRENCY",
+                d.concurrency,
+                |n| (1..=1024).contains(n),
+                "must be between 1 and 1024",
+            )?,
+            max_attempts: env.number(
+                "MATERIAL_GUARD_MAX_ATTEMPTS",
+                d.max_attempts,
+                |n| (1..=20).contains(n),
+                "must be between 1 and 20",
+            )?,
+            deadline_margin: Duration::from_millis(env.number(
+                "MATERIAL_GUARD_DEADLINE_MARGIN_MS",
+                5_000,
+                |n| *n <= 600_000,
+                "must be at most 600000",
+            )?),
+            call_timeout: Duration::from_millis(env.number(
+                "MATERIAL_GUARD_CALL_TIMEOUT_MS",
+                5_000,
+                |n| (100..=60_000).contains(n),
+                "must be between 100 and 60000",
+            )?),
+            fallback_timeout: fallback_timeout(&env)?,
+            rotate_rate: env.number(
+                "MATERIAL_GUARD_ROTATE_RATE",
+                d.rotate_rate,
+                |r: &f64| r.is_finite() && *r > 0.0 && *r <= 1_000.0,
+                "must be a rate per second in (0, 1000]",
+            )?,
+            max_material_age: env
+                .optional_number(
+                    "MATERIAL_GUARD_MAX_MATERIAL_AGE_DAYS",
+                    |n| (1..=3650).contains(n),
+                    "must be between 1 and 3650 days",
+                )?
+                .map(days),
+            crypto_period_grace: days(env.number(
+                "MATERIAL_GUARD_CRYPTO_PERIOD_GRACE_DAYS",
+                7,
+                |n| *n <= 365,
+                "must be at most 365",
+            )?),
+            audit_event_bus: audit_event_bus(&env)?,
+            metrics_namespace: metrics_namespace(&env)?,
+            securityhub_min_severity: securityhub_min_severity(&env)?,
+            guardduty_mappings: match env.get("MATERIAL_GUARD_GUARDDUTY_MAPPINGS") {
+                None => Vec::new(),
+                Some(v) => GuardDutyMapping::parse_list(&v).map_err(|problem| {
+                    invalid("MATERIAL_GUARD_GUARDDUTY_MAPPINGS", &v, &problem)
+                })?,
+            },
+            continuation_function: continuation_function(&env)?,
+            organizational_units: env.list("MATERIAL_GUARD_ORGANIZATIONAL_UNITS", |s| {
+                is_organizational_unit(s)
+                    .then_some(())
+                    .ok_or("each entry must be an OU id (ou-xxxx-yyyyyyyy) or root id (r-xxxx)")
+            })?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn from(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Config::from_lookup(|k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn defaults_apply_when_only_the_region_is_set() {
+        let c = from(&[("AWS_REGION", "eu-west-1")]).expect("valid");
+        assert_eq!(c.region, "eu-west-1");
+        assert_eq!(c.scope.mode, ScopeMode::Tagged);
+        assert_eq!(c.scope.tag_key, "kms-material-guard:revocable");
+        assert_eq!(c.scope.tag_value, "true");
+        assert_eq!(c.allowed_sources, vec!["incident-response"]);
+        assert!(c.trusted_accounts.is_empty());
+        assert_eq!(c.blast_radius, 100);
+        assert!(!c.dry_run);
+        assert_eq!(c.expiry_warning, Duration::from_secs(14 * 86_400));
+        assert_eq!(c.delete_rate, 10.0);
+    }
+
+    #[test]
+    fn missing_region_names_the_variable() {
+        let err = from(&[]).unwrap_err();
+        assert_eq!(err, ConfigError::Missing { name: "AWS_REGION" });
+        assert!(err.to_string().contains("AWS_REGION"));
+    }
+
+    #[test]
+    fn each_malformed_variable_is_named() {
+        for (name, value) in [
+            ("MATERIAL_GUARD_BLAST_RADIUS", "many"),
+            ("MATERIAL_GUARD_BLAST_RADIUS", "0"),
+            ("MATERIAL_GUARD_DRY_RUN", "yes"),
+            ("MATERIAL_GUARD_SCOPE_MODE", "everything"),
+            ("MATERIAL_GUARD_ACCOUNT_ID", "12345"),
+            ("MATERIAL_GUARD_TRUSTED_ACCOUNTS", "111111111111,abc"),
+            ("MATERIAL_GUARD_ALLOWED_SOURCES", "aws.kms"),
+            ("MATERIAL_GUARD_DELETE_RATE", "-3"),
+            ("MATERIAL_GUARD_EXPIRY_WARNING_DAYS", "9999"),
+            ("MATERIAL_GUARD_CONCURRENCY", "0"),
+            ("MATERIAL_GUARD_MAX_ATTEMPTS", "0"),
+            ("MATERIAL_GUARD_CALL_TIMEOUT_MS", "1"),
+            ("MATERIAL_GUARD_SCOPE_TAG_KEY", "aws:reserved"),
+            ("MATERIAL_GUARD_ROTATE_RATE", "0"),
+            ("MATERIAL_GUARD_MAX_MATERIAL_AGE_DAYS", "0"),
+            ("MATERIAL_GUARD_CRYPTO_PERIOD_GRACE_DAYS", "1000"),
+            ("MATERIAL_GUARD_METRICS_NAMESPACE", "AWS/KMS"),
+            ("MATERIAL_GUARD_SECURITYHUB_MIN_SEVERITY", "SEVERE"),
+            (
+                "MATERIAL_GUARD_GUARDDUTY_MAPPINGS",
+                "[{\"findingType\": 3}]",
+            ),
+            ("MATERIAL_GUARD_AUDIT_EVENT_BUS", "two words"),
+        ] {
+            let err = from(&[("AWS_REGION", "us-east-1"), (name, value)]).unwrap_err();
+            assert!(err.to_string().contains(name), "{name}={value}: {err}");
+        }
+        let err = from(&[("AWS_REGION", "not a region")]).unwrap_err();
+        assert!(err.to_string().contains("AWS_REGION"));
+    }
+
+    #[test]
+    fn widening_the_scope_and_lists_parse() {
+        let c = from(&[
+            ("AWS_REGION", "us-gov-west-1"),
+            ("MATERIAL_GUARD_SCOPE_MODE", "all-external"),
+            (
+                "MATERIAL_GUARD_ALLOWED_SOURCES",
+                " incident-response , soc.automation ",
+            ),
+            (
+                "MATERIAL_GUARD_TRUSTED_ACCOUNTS",
+                "111111111111,222222222222",
+            ),
+            ("MATERIAL_GUARD_DRY_RUN", "true"),
+            ("MATERIAL_GUARD_DELETE_RATE", "2.5"),
+        ])
+        .expect("valid");
+        assert_eq!(c.scope.mode, ScopeMode::AllExternal);
+        assert_eq!(
+            c.allowed_sources,
+            vec!["incident-response", "soc.automation"]
+        );
+        assert_eq!(c.trusted_accounts, vec!["111111111111", "222222222222"]);
+        assert!(c.dry_run);
+        assert_eq!(c.delete_rate, 2.5);
+    }
+}

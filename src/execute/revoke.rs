@@ -1,0 +1,162 @@
+//! DeleteImportedKeyMaterial for one candidate: paced, under the key's single flight, never
+//! repeated blind after a lost answer, and verified with DescribeKey.
+
+use aws_sdk_kms::types::KeyState;
+
+use super::{Executor, Run, failed};
+use crate::domain::{KeyFacts, KeyResult, Outcome};
+use crate::kms::{self, ErrorClass, KmsError, codes};
+
+impl Executor {
+    /// Deletes a candidate's imported material and verifies the key is `PendingImport`.
+    ///
+    /// Retries: `ThrottlingException` slows the pacer and retries; a timeout, 5xx or broken
+    /// connection may have deleted the material, so the key is described before the delete is
+    /// repeated (a redelivered or retried request never deletes twice).
+    pub async fn revoke(&self, run: &Run, mut f: KeyFacts) -> KeyResult {
+        if run.dry_run {
+            f.state_after = f.state_before.clone();
+            return f.finish(Outcome::WouldRevoke);
+        }
+        if !run.has_time() {
+            f.state_after = f.state_before.clone();
+            return f.finish(Outcome::Deferred);
+        }
+        let Some(arn) = f.arn.clone() else {
+            return f.fail(
+                Outcome::Failed,
+                "MissingKeyArn",
+                "DescribeKey returned no key ARN",
+            );
+        };
+        let flight = self.flights.flight(&arn);
+        let result = {
+            let _guard = flight.lock().await;
+            self.revoke_exclusively(run, f, &arn).await
+        };
+        self.flights.release(&arn, flight);
+        result
+    }
+
+    /// The delete, verify and retries of one key, while holding its single-flight lock.
+    async fn revoke_exclusively(&self, run: &Run, mut f: KeyFacts, arn: &str) -> KeyResult {
+        if self.flights.deleted_since(arn, f.described_at) {
+            f.state_after = Some(KeyState::PendingImport.as_str().to_string());
+            return f.finish(Outcome::AlreadyRevoked);
+        }
+        if let Some(m) = &run.key_material_id {
+            f.key_material_id = Some(m.clone());
+        }
+        let mut last: Option<KmsError> = None;
+        for attempt in 1..=run.retry.max_attempts {
+            // Never wait for (or take) a pace slot that lies past the deadline.
+            let slot = self
+                .pacer
+                .reserve_by(run.deadline.latest_start(run.retry.margin));
+            if let Some(slot) = slot {
+                tokio::time::sleep_until(slot).await;
+            }
+            if slot.is_none() || !run.has_time() {
+                break;
+            }
+            let call = self
+                .kms
+                .delete_imported_key_material()
+                .key_id(arn)
+                .set_key_material_id(run.key_material_id.clone())
+                .send();
+            match kms::once(&mut f.trace, call).await {
+                Ok(out) => {
+                    self.pacer.on_success();
+                    self.flights.mark_deleted(arn);
+                    if let Some(m) = out.key_material_id() {
+                        f.key_material_id = Some(m.to_string());
+                    }
+                    tracing::info!(key_arn = %arn, attempt, "imported key material deleted");
+                    return self.verify(run, f, arn).await;
+                }
+                Err(e) => {
+                    tracing::warn!(key_arn = %arn, attempt, code = %e.code, "DeleteImportedKeyMaterial failed");
+                    let transient_state = e.code == codes::INVALID_STATE
+                        && (e.message.contains("is creating") || e.message.contains("is updating"));
+                    match e.class {
+                        ErrorClass::Final if !transient_state => return failed(f, e),
+                        ErrorClass::Throttled => self.pacer.on_throttle(),
+                        _ => {}
+                    }
+                    let class = e.class;
+                    last = Some(e);
+                    if attempt == run.retry.max_attempts {
+                        break;
+                    }
+                    let delay = run.retry.backoff(attempt, class);
+                    if !run.deadline.allows(delay + run.retry.margin) {
+                        break;
+                    }
+                    tokio::time::sleep(delay).await;
+                    if class == ErrorClass::Transient {
+                        // The delete may have been applied although the answer was lost.
+                        if let Ok(md) = self.describe(run, &mut f, arn).await
+                            && matches!(md.key_state(), Some(KeyState::PendingImport))
+                        {
+                            self.flights.mark_deleted(arn);
+                            f.state_after = f.state_name();
+                            return f.finish(Outcome::Revoked);
+                        }
+                    }
+                }
+            }
+        }
+        match last {
+            Some(e) => f.fail(Outcome::FailedRetryable, e.code, e.message),
+            None => {
+                f.state_after = f.state_before.clone();
+                f.finish(Outcome::Deferred)
+            }
+        }
+    }
+
+    async fn verify(&self, run: &Run, mut f: KeyFacts, arn: &str) -> KeyResult {
+        let deleted_material = f.key_material_id.clone();
+        let verified = self.describe(run, &mut f, arn).await;
+        // Keep the id of the material that was deleted, not the key's current one.
+        f.key_material_id = deleted_material;
+        let verified = match verified {
+            Ok(_) => {
+                f.state_after = f.state_name();
+                match f.state {
+                    Some(KeyState::PendingImport) | Some(KeyState::PendingDeletion) => {
+                        Ok(Outcome::Revoked)
+                    }
+                    Some(KeyState::Enabled) | Some(KeyState::Disabled)
+                        if run.key_material_id.is_some() =>
+                    {
+                        Ok(Outcome::MaterialDeleted)
+                    }
+                    _ => {
+                        let state = f.state_name().unwrap_or_default();
+                        return f.fail(
+                            Outcome::FailedRetryable,
+                            "VerificationFailed",
+                            format!("after the delete the key is {state}, expected PendingImport"),
+                        );
+                    }
+                }
+            }
+            Err(e) => Err(e),
+        };
+        // Which material was deleted, which remain: for the responder.
+        self.attach_materials(run, &mut f).await;
+        match verified {
+            Ok(outcome) => f.finish(outcome),
+            Err(e) => f.fail(
+                Outcome::RevokedUnverified,
+                e.code,
+                format!(
+                    "the delete succeeded but the verification DescribeKey failed: {}",
+                    e.message
+                ),
+            ),
+        }
+    }
+}
