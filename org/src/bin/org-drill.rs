@@ -15,12 +15,65 @@ use serde_json::json;
 
 const INCIDENT: &str = "INC-2041";
 
+const USAGE: &str = "\
+usage: org-drill [-h | --help]
+
+Runs the organization demo locally, with no arguments: one local KMS serving 3 accounts x 2
+Regions, a member function in each, the router standing in for EventBridge; a dry run, the
+revocation with one member down, EventBridge's retry, checks against the local KMS and the
+consolidated report. Exits 0 when every check passes, 1 when one fails.
+
+  -h, --help   this text (nothing runs)
+
+Any other argument is refused (exit status 2).
+";
+
+/// What the command line asks for.
+enum Command {
+    Run,
+    Help,
+    /// The arguments it does not know, each named.
+    Unknown(Vec<String>),
+}
+
+fn command(args: &[String]) -> Command {
+    let unknown: Vec<String> = args
+        .iter()
+        .filter(|a| !matches!(a.as_str(), "-h" | "--help"))
+        .cloned()
+        .collect();
+    if !unknown.is_empty() {
+        Command::Unknown(unknown)
+    } else if args.is_empty() {
+        Command::Run
+    } else {
+        Command::Help
+    }
+}
+
 fn indent(text: &str) -> String {
     text.lines().map(|l| format!("    {l}\n")).collect()
 }
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match command(&args) {
+        Command::Run => {}
+        Command::Help => {
+            print!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
+        Command::Unknown(unknown) => {
+            let named: Vec<String> = unknown.iter().map(|a| format!("{a:?}")).collect();
+            eprintln!(
+                "org-drill: unknown argument{} {} (it takes none but -h/--help)\n{USAGE}",
+                if named.len() == 1 { "" } else { "s" },
+                named.join(", ")
+            );
+            return ExitCode::from(2);
+        }
+    }
     match run().await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
