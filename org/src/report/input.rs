@@ -178,30 +178,28 @@ impl Input {
         }
     }
 
-    fn add_audit(&mut self, d: &Value, envelope: Option<(String, String)>) {
-        let Some(mut view) = AuditView::read(d, envelope) else {
+    /// A record of `kind` read as `view` (`None`: not one, counted as ignored), with its place
+    /// in the input; `None` as well when it is a duplicate.
+    fn keep<V>(&mut self, d: &Value, kind: &str, view: Option<V>) -> Option<(V, usize)> {
+        let Some(view) = view else {
             self.stats.ignored += 1;
-            return;
+            return None;
         };
-        let Some(order) = self.first_time(d, "audit") else {
-            return;
-        };
-        view.order = order;
-        self.stats.audit_records += 1;
-        self.audits.push(view);
+        self.first_time(d, kind).map(|order| (view, order))
+    }
+
+    fn add_audit(&mut self, d: &Value, envelope: Option<(String, String)>) {
+        if let Some((view, order)) = self.keep(d, "audit", AuditView::read(d, envelope)) {
+            self.stats.audit_records += 1;
+            self.audits.push(AuditView { order, ..view });
+        }
     }
 
     fn add_summary(&mut self, d: &Value) {
-        let Some(mut view) = SummaryView::read(d) else {
-            self.stats.ignored += 1;
-            return;
-        };
-        let Some(order) = self.first_time(d, "summary") else {
-            return;
-        };
-        view.order = order;
-        self.stats.summaries += 1;
-        self.summaries.push(view);
+        if let Some((view, order)) = self.keep(d, "summary", SummaryView::read(d)) {
+            self.stats.summaries += 1;
+            self.summaries.push(SummaryView { order, ..view });
+        }
     }
 
     fn add_request(&mut self, d: &Value, event_id: Option<String>) {
