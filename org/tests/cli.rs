@@ -230,6 +230,25 @@ fn the_drill_runs_in_one_command_and_ends_with_the_organization_done() {
     assert!(!text.contains("FAILED"), "{text}");
 }
 
+/// Help: exit 0, the usage (starting with `usage`) on stdout, nothing on stderr.
+fn assert_usage(cmd: Command, args: &[&str], usage: &str) -> String {
+    let (code, stdout, stderr) = run(cmd, args);
+    assert_eq!(code, Some(0), "{args:?}: {stderr}");
+    assert!(stdout.starts_with(usage), "{args:?}: {stdout}");
+    assert!(stdout.contains("-h, --help"), "{args:?}: {stdout}");
+    assert!(stderr.is_empty(), "{args:?}: {stderr}");
+    stdout
+}
+
+/// A usage error: exit 2, `message` and the usage on stderr, nothing on stdout.
+fn assert_refused(cmd: Command, args: &[&str], message: &str, usage: &str) {
+    let (code, stdout, stderr) = run(cmd, args);
+    assert_eq!(code, Some(2), "{args:?}: {stderr}");
+    assert!(stderr.contains(message), "{args:?}: {stderr}");
+    assert!(stderr.contains(usage), "{args:?}: {stderr}");
+    assert!(stdout.is_empty(), "{args:?}: {stdout}");
+}
+
 #[test]
 fn the_report_command_prints_its_usage_for_help_and_names_unknown_arguments() {
     for args in [
@@ -240,16 +259,9 @@ fn the_report_command_prints_its_usage_for_help_and_names_unknown_arguments() {
     ] {
         // GIVEN help asked for, with or without other valid options
         // WHEN the command runs
-        let (code, stdout, stderr) = run(report_cmd(), &args);
         // THEN it prints the usage and exits 0 without building a report
-        assert_eq!(code, Some(0), "{args:?}: {stderr}");
-        assert!(
-            stdout.starts_with("usage: org report"),
-            "{args:?}: {stdout}"
-        );
-        assert!(stdout.contains("-h, --help"), "{args:?}: {stdout}");
+        let stdout = assert_usage(report_cmd(), &args, "usage: org report");
         assert!(!stdout.contains("Incident I"), "{args:?}: {stdout}");
-        assert!(stderr.is_empty(), "{args:?}: {stderr}");
     }
     for (args, message) in [
         (
@@ -272,12 +284,8 @@ fn the_report_command_prints_its_usage_for_help_and_names_unknown_arguments() {
     ] {
         // GIVEN an argument the command does not know (beside help, too)
         // WHEN the command runs
-        let (code, stdout, stderr) = run(report_cmd(), &args);
         // THEN it exits 2, names the argument and shows the usage, and reports nothing
-        assert_eq!(code, Some(2), "{args:?}: {stderr}");
-        assert!(stderr.contains(message), "{args:?}: {stderr}");
-        assert!(stderr.contains("usage: org report"), "{args:?}: {stderr}");
-        assert!(stdout.is_empty(), "{args:?}: {stdout}");
+        assert_refused(report_cmd(), &args, message, "usage: org report");
     }
 }
 
@@ -286,12 +294,9 @@ fn the_drill_prints_its_usage_for_help_and_refuses_unknown_arguments_without_run
     for flag in ["--help", "-h"] {
         // GIVEN help asked for
         // WHEN the demo binary runs
-        let (code, stdout, stderr) = run(drill_cmd(), &[flag]);
         // THEN it prints the usage and exits 0 without starting the organization
-        assert_eq!(code, Some(0), "{flag}: {stderr}");
-        assert!(stdout.starts_with("usage: org-drill"), "{flag}: {stdout}");
+        let stdout = assert_usage(drill_cmd(), &[flag], "usage: org-drill");
         assert!(!stdout.contains("members (3 accounts"), "{flag}: {stdout}");
-        assert!(stderr.is_empty(), "{flag}: {stderr}");
     }
     for (args, message) in [
         (vec!["--fast"], "unknown argument \"--fast\""),
@@ -302,11 +307,7 @@ fn the_drill_prints_its_usage_for_help_and_refuses_unknown_arguments_without_run
     ] {
         // GIVEN arguments the demo does not take
         // WHEN it runs
-        let (code, stdout, stderr) = run(drill_cmd(), &args);
         // THEN it exits 2 naming every one of them, and runs nothing
-        assert_eq!(code, Some(2), "{args:?}: {stderr}");
-        assert!(stderr.contains(message), "{args:?}: {stderr}");
-        assert!(stderr.contains("usage: org-drill"), "{args:?}: {stderr}");
-        assert!(stdout.is_empty(), "{args:?}: {stdout}");
+        assert_refused(drill_cmd(), &args, message, "usage: org-drill");
     }
 }
