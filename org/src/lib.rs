@@ -16,3 +16,4 @@ pub mod member;
 pub mod pattern;
 pub mod report;
 pub mod router;
+pub mod sdk;

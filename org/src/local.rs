@@ -22,6 +22,7 @@ use crate::report::{
 use crate::router::{
     AsyncInvokeConfig, BusPolicy, Function, Router, RouterConfig, RouterError, Rule, Target,
 };
+use crate::sdk::local_sdk_config;
 
 /// The security account.
 pub const CENTRAL_ACCOUNT: &str = "999999999999";
@@ -153,27 +154,49 @@ impl LocalOrg {
             let sim = sim.clone();
             router.set_ingress(move || sim.events());
         }
-        let central = MemberId::new(CENTRAL_ACCOUNT, CENTRAL_REGION);
         let central_bus = BusArn::new(CENTRAL_REGION, CENTRAL_ACCOUNT, CENTRAL_BUS_NAME);
         let member_accounts: Vec<&str> =
             spec.members.iter().map(|m| m.id.account.as_str()).collect();
-        // The central bus policy: members publish only their audit records and summaries.
+        Self::deploy_central(&router, &central_bus, &member_accounts)?;
+        let endpoint = sim.endpoint_url();
+        let mut members = BTreeMap::new();
+        for spec_m in &spec.members {
+            let member = Self::deploy_member(&router, spec_m, &central_bus, &endpoint).await?;
+            members.insert(spec_m.id.clone(), member);
+        }
+        let sdk = local_sdk_config(CENTRAL_REGION, &endpoint, RESPONDER_ACCESS_KEY).await;
+        Ok(LocalOrg {
+            sim,
+            router,
+            members,
+            central_bus,
+            responder: aws_sdk_eventbridge::Client::new(&sdk),
+        })
+    }
+
+    /// The central stack: the central bus (members publish only their audit records and
+    /// summaries), its dead-letter queue, the audit log group and its rule.
+    fn deploy_central(
+        router: &Router,
+        central_bus: &BusArn,
+        member_accounts: &[&str],
+    ) -> Result<(), StartError> {
         router.add_bus(
-            &central_bus,
+            central_bus,
             BusPolicy::own_account().grant(
-                &member_accounts,
+                member_accounts,
                 Some(&[GUARD_SOURCE]),
                 Some(&[AUDIT_DETAIL_TYPE, SUMMARY_DETAIL_TYPE]),
             ),
         )?;
-        let central_dlq = queue_arn(&central, "kms-material-guard-central-dlq");
+        let central_dlq = Self::central_dlq_arn();
         router.add_queue(&central_dlq);
         let log_group = Self::audit_log_group_arn();
         router.add_log_group(&log_group);
         router.put_rule(
             Rule::new(
                 "AuditToLogGroupRule",
-                &central_bus,
+                central_bus,
                 pattern(json!({"source": [GUARD_SOURCE],
                                "detail-type": [AUDIT_DETAIL_TYPE, SUMMARY_DETAIL_TYPE]}))?,
             )
@@ -183,92 +206,90 @@ impl LocalOrg {
                     .with_dead_letter_queue(&central_dlq),
             ),
         )?;
+        Ok(())
+    }
 
-        let endpoint = sim.endpoint_url();
-        let mut members = BTreeMap::new();
-        for spec_m in &spec.members {
-            let id = spec_m.id.clone();
-            let member_bus = BusArn::default_bus(&id);
-            // IncidentBusCentralAccountPolicy: the central account, requests only.
-            router.add_bus(
-                &member_bus,
-                BusPolicy::own_account().grant(
-                    &[CENTRAL_ACCOUNT],
-                    Some(&[INCIDENT_SOURCE]),
-                    Some(&[REQUEST_DETAIL_TYPE]),
-                ),
-            )?;
-            let member = Arc::new(
-                Member::deploy(
-                    spec_m,
-                    CENTRAL_ACCOUNT,
-                    &central_bus,
-                    &endpoint,
-                    router.downgrade(),
-                )
-                .await?,
-            );
-            let function: Arc<dyn Function> = member.clone();
-            router.add_function(
-                function,
-                AsyncInvokeConfig {
-                    maximum_retry_attempts: 2,
-                    maximum_event_age: Duration::from_secs(21_600),
-                    on_failure: Some(queue_arn(&id, "kms-material-guard-invoke-failures")),
-                },
-            )?;
-            // The function's IncidentRequest rule.
-            router.put_rule(
-                Rule::new(
-                    "IncidentRequest",
-                    &member_bus,
-                    pattern(json!({"detail-type": [REQUEST_DETAIL_TYPE],
-                                   "source": [INCIDENT_SOURCE],
-                                   "account": [id.account, CENTRAL_ACCOUNT]}))?,
-                )
-                .target(
-                    Target::new("MaterialGuardFunction", member.arn_string().as_str())
-                        .with_retry(8, Duration::from_secs(3600))
-                        .with_dead_letter_queue(&queue_arn(&id, "kms-material-guard-rule-dlq")),
-                ),
-            )?;
-            // The central fan-out rule for this member bus.
-            router.put_rule(
-                Rule::new(
-                    &format!("FanOut-{}-{}", id.account, id.region),
-                    &central_bus,
-                    pattern(json!({"source": [INCIDENT_SOURCE],
-                                   "detail-type": [REQUEST_DETAIL_TYPE],
-                                   "account": [CENTRAL_ACCOUNT]}))?,
-                )
-                .target(
-                    Target::new("member-incident-bus", &member_bus.to_string())
-                        .with_retry(185, Duration::from_secs(86_400))
-                        .with_dead_letter_queue(&central_dlq),
-                ),
-            )?;
-            members.insert(id, member);
-        }
+    /// One stack instance: the member's incident bus and its policy, the function with its
+    /// asynchronous invocation configuration and its `IncidentRequest` rule; and the central
+    /// fan-out rule to that bus.
+    async fn deploy_member(
+        router: &Router,
+        spec: &MemberSpec,
+        central_bus: &BusArn,
+        endpoint: &str,
+    ) -> Result<Arc<Member>, StartError> {
+        let id = &spec.id;
+        let member_bus = BusArn::default_bus(id);
+        // IncidentBusCentralAccountPolicy: the central account, requests only.
+        router.add_bus(
+            &member_bus,
+            BusPolicy::own_account().grant(
+                &[CENTRAL_ACCOUNT],
+                Some(&[INCIDENT_SOURCE]),
+                Some(&[REQUEST_DETAIL_TYPE]),
+            ),
+        )?;
+        let member = Arc::new(
+            Member::deploy(
+                spec,
+                CENTRAL_ACCOUNT,
+                central_bus,
+                endpoint,
+                router.downgrade(),
+            )
+            .await?,
+        );
+        let function: Arc<dyn Function> = member.clone();
+        router.add_function(
+            function,
+            AsyncInvokeConfig {
+                maximum_retry_attempts: 2,
+                maximum_event_age: Duration::from_secs(21_600),
+                on_failure: Some(queue_arn(id, "kms-material-guard-invoke-failures")),
+            },
+        )?;
+        Self::route_to_member(router, id, &member_bus, &member.arn_string(), central_bus)?;
+        Ok(member)
+    }
 
-        let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
-            .region(aws_config::Region::new(CENTRAL_REGION))
-            .endpoint_url(&endpoint)
-            .credentials_provider(aws_sdk_kms::config::Credentials::new(
-                RESPONDER_ACCESS_KEY,
-                "local-secret",
-                None,
-                None,
-                "org-local",
-            ))
-            .load()
-            .await;
-        Ok(LocalOrg {
-            sim,
-            router,
-            members,
-            central_bus,
-            responder: aws_sdk_eventbridge::Client::new(&sdk),
-        })
+    /// The member's `IncidentRequest` rule (its bus -> its function) and the central fan-out
+    /// rule (the central bus -> its bus).
+    fn route_to_member(
+        router: &Router,
+        id: &MemberId,
+        member_bus: &BusArn,
+        function_arn: &str,
+        central_bus: &BusArn,
+    ) -> Result<(), StartError> {
+        router.put_rule(
+            Rule::new(
+                "IncidentRequest",
+                member_bus,
+                pattern(json!({"detail-type": [REQUEST_DETAIL_TYPE],
+                               "source": [INCIDENT_SOURCE],
+                               "account": [id.account, CENTRAL_ACCOUNT]}))?,
+            )
+            .target(
+                Target::new("MaterialGuardFunction", function_arn)
+                    .with_retry(8, Duration::from_secs(3600))
+                    .with_dead_letter_queue(&queue_arn(id, "kms-material-guard-rule-dlq")),
+            ),
+        )?;
+        router.put_rule(
+            Rule::new(
+                &format!("FanOut-{}-{}", id.account, id.region),
+                central_bus,
+                pattern(json!({"source": [INCIDENT_SOURCE],
+                               "detail-type": [REQUEST_DETAIL_TYPE],
+                               "account": [CENTRAL_ACCOUNT]}))?,
+            )
+            .target(
+                Target::new("member-incident-bus", &member_bus.to_string())
+                    .with_retry(185, Duration::from_secs(86_400))
+                    .with_dead_letter_queue(&Self::central_dlq_arn()),
+            ),
+        )?;
+        Ok(())
     }
 
     /// `arn:aws:logs:us-east-1:999999999999:log-group:/aws/events/kms-material-guard-central`.

@@ -6,6 +6,7 @@
 //! ```
 //!
 //! Records come from `--records` files (repeatable; `-` is stdin), or stdin without any.
+//! `-h` / `--help` prints the usage; an unknown command or option is named, exit status 2.
 
 use std::io::Read;
 use std::process::ExitCode;
@@ -26,6 +27,10 @@ usage: org report --incident ID [--inventory FILE] [--records FILE]... [--phase 
   --json             the report as JSON instead of a table
   --exit-status      exit 0 when the organization is done, 3 while pending, 4 when a member
                      failed (scripts waiting for completion)
+  -h, --help         this text (nothing runs)
+
+Exit status: 2 for usage errors (an unknown command or option is named), 1 when a file cannot be
+read, else 0 (or, with --exit-status, 3 / 4).
 ";
 
 struct Args {
@@ -50,9 +55,12 @@ fn parse(args: &[String]) -> Result<Args, String> {
     let mut phase = None;
     let mut json = false;
     let mut exit_status = false;
+    let mut help = false;
     while let Some(a) = it.next() {
+        // A value is the next argument, unless that is an option itself (`-` is stdin).
         let mut value = |name: &str| {
             it.next()
+                .filter(|v| !v.starts_with("--") && v.as_str() != "-h")
                 .cloned()
                 .ok_or_else(|| format!("{name} needs a value"))
         };
@@ -69,9 +77,13 @@ fn parse(args: &[String]) -> Result<Args, String> {
             }
             "--json" => json = true,
             "--exit-status" => exit_status = true,
-            "-h" | "--help" => return Err(String::new()),
+            "-h" | "--help" => help = true,
             other => return Err(format!("unknown option {other:?}")),
         }
+    }
+    // Help after the whole command line was read: an unknown option beside it is still named.
+    if help {
+        return Err(String::new());
     }
     let incident = incident.ok_or("--incident is required")?;
     if incident.is_empty() {

@@ -18,6 +18,7 @@ use serde_json::Value;
 
 use crate::aws::{BusArn, MemberId, function_arn};
 use crate::router::{BoxFuture, Function, InvokeError, LambdaContext, WeakRouter};
+use crate::sdk::local_sdk_config;
 
 /// The function's name in every member (the StackSet's stack creates it).
 pub const FUNCTION_NAME: &str = "kms-material-guard";
@@ -199,6 +200,42 @@ pub struct DeployError {
     pub problem: String,
 }
 
+/// The function's configuration as the member template sets it (trusted central account,
+/// audit bus = the central bus ARN, its OUs), with the spec's overrides.
+fn member_config(
+    spec: &MemberSpec,
+    central_account: &str,
+    central_bus: &str,
+) -> Result<Config, DeployError> {
+    let id = &spec.id;
+    let units = spec.organizational_units.join(",");
+    let mut env: Vec<(String, String)> = vec![
+        ("AWS_REGION".into(), id.region.clone()),
+        ("AWS_LAMBDA_FUNCTION_NAME".into(), FUNCTION_NAME.into()),
+        ("MATERIAL_GUARD_ACCOUNT_ID".into(), id.account.clone()),
+        (
+            "MATERIAL_GUARD_TRUSTED_ACCOUNTS".into(),
+            central_account.into(),
+        ),
+        ("MATERIAL_GUARD_AUDIT_EVENT_BUS".into(), central_bus.into()),
+        ("MATERIAL_GUARD_ORGANIZATIONAL_UNITS".into(), units),
+    ];
+    for (k, v) in &spec.env {
+        env.retain(|(key, _)| key != k);
+        env.push((k.clone(), v.clone()));
+    }
+    Config::from_lookup(|k| {
+        env.iter()
+            .find(|(key, _)| key == k)
+            .map(|(_, v)| v.clone())
+            .filter(|v| !v.is_empty())
+    })
+    .map_err(|e| DeployError {
+        member: id.clone(),
+        problem: format!("configuration: {e}"),
+    })
+}
+
 impl Member {
     /// Deploys the function for `spec`: configuration as the member template sets it (trusted
     /// central account, audit bus = the central bus ARN, its OUs), KMS and EventBridge clients
@@ -212,44 +249,8 @@ impl Member {
     ) -> Result<Member, DeployError> {
         let id = spec.id.clone();
         let bus = central_bus.to_string();
-        let units = spec.organizational_units.join(",");
-        let mut env: Vec<(String, String)> = vec![
-            ("AWS_REGION".into(), id.region.clone()),
-            ("AWS_LAMBDA_FUNCTION_NAME".into(), FUNCTION_NAME.into()),
-            ("MATERIAL_GUARD_ACCOUNT_ID".into(), id.account.clone()),
-            (
-                "MATERIAL_GUARD_TRUSTED_ACCOUNTS".into(),
-                central_account.into(),
-            ),
-            ("MATERIAL_GUARD_AUDIT_EVENT_BUS".into(), bus.clone()),
-            ("MATERIAL_GUARD_ORGANIZATIONAL_UNITS".into(), units),
-        ];
-        for (k, v) in &spec.env {
-            env.retain(|(key, _)| key != k);
-            env.push((k.clone(), v.clone()));
-        }
-        let config = Config::from_lookup(|k| {
-            env.iter()
-                .find(|(key, _)| key == k)
-                .map(|(_, v)| v.clone())
-                .filter(|v| !v.is_empty())
-        })
-        .map_err(|e| DeployError {
-            member: id.clone(),
-            problem: format!("configuration: {e}"),
-        })?;
-        let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
-            .region(aws_config::Region::new(id.region.clone()))
-            .endpoint_url(endpoint)
-            .credentials_provider(aws_sdk_kms::config::Credentials::new(
-                spec.access_key_id.clone(),
-                "local-secret",
-                None,
-                None,
-                "org-local",
-            ))
-            .load()
-            .await;
+        let config = member_config(spec, central_account, &bus)?;
+        let sdk = local_sdk_config(&id.region, endpoint, &spec.access_key_id).await;
         let kms_calls = Arc::new(KmsCalls::default());
         let kms = kms_material_guard::kms_client(&sdk, &config);
         let kms = aws_sdk_kms::Client::from_conf(

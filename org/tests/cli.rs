@@ -15,6 +15,20 @@ fn report_cmd() -> Command {
     Command::new(env!("CARGO_BIN_EXE_org"))
 }
 
+fn drill_cmd() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_org-drill"))
+}
+
+/// Runs a binary with these arguments and no input: (exit status, stdout, stderr).
+fn run(mut cmd: Command, args: &[&str]) -> (Option<i32>, String, String) {
+    let out = cmd.args(args).stdin(Stdio::null()).output().expect("runs");
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
 #[tokio::test]
 async fn the_report_command_reads_the_log_group_and_says_when_the_organization_is_done() {
     // GIVEN the central log group after a revocation with one member down (not yet retried)
@@ -214,4 +228,86 @@ fn the_drill_runs_in_one_command_and_ends_with_the_organization_done() {
         "{text}"
     );
     assert!(!text.contains("FAILED"), "{text}");
+}
+
+/// Help: exit 0, the usage (starting with `usage`) on stdout, nothing on stderr.
+fn assert_usage(cmd: Command, args: &[&str], usage: &str) -> String {
+    let (code, stdout, stderr) = run(cmd, args);
+    assert_eq!(code, Some(0), "{args:?}: {stderr}");
+    assert!(stdout.starts_with(usage), "{args:?}: {stdout}");
+    assert!(stdout.contains("-h, --help"), "{args:?}: {stdout}");
+    assert!(stderr.is_empty(), "{args:?}: {stderr}");
+    stdout
+}
+
+/// A usage error: exit 2, `message` and the usage on stderr, nothing on stdout.
+fn assert_refused(cmd: Command, args: &[&str], message: &str, usage: &str) {
+    let (code, stdout, stderr) = run(cmd, args);
+    assert_eq!(code, Some(2), "{args:?}: {stderr}");
+    assert!(stderr.contains(message), "{args:?}: {stderr}");
+    assert!(stderr.contains(usage), "{args:?}: {stderr}");
+    assert!(stdout.is_empty(), "{args:?}: {stdout}");
+}
+
+#[test]
+fn the_report_command_prints_its_usage_for_help_and_names_unknown_arguments() {
+    for args in [
+        vec!["--help"],
+        vec!["-h"],
+        vec!["report", "-h"],
+        vec!["report", "--incident", "I", "--json", "--help"],
+    ] {
+        // GIVEN help asked for, with or without other valid options
+        // WHEN the command runs
+        // THEN it prints the usage and exits 0 without building a report
+        let stdout = assert_usage(report_cmd(), &args, "usage: org report");
+        assert!(!stdout.contains("Incident I"), "{args:?}: {stdout}");
+    }
+    for (args, message) in [
+        (
+            vec!["report", "--incident", "I", "--bogus-flag"],
+            "unknown option \"--bogus-flag\"",
+        ),
+        (
+            vec!["report", "--help", "--bogus-flag"],
+            "unknown option \"--bogus-flag\"",
+        ),
+        (
+            vec!["report", "--incident", "I", "stray"],
+            "unknown option \"stray\"",
+        ),
+        (vec!["frobnicate"], "unknown command \"frobnicate\""),
+        (
+            vec!["report", "--incident", "--help"],
+            "--incident needs a value",
+        ),
+    ] {
+        // GIVEN an argument the command does not know (beside help, too)
+        // WHEN the command runs
+        // THEN it exits 2, names the argument and shows the usage, and reports nothing
+        assert_refused(report_cmd(), &args, message, "usage: org report");
+    }
+}
+
+#[test]
+fn the_drill_prints_its_usage_for_help_and_refuses_unknown_arguments_without_running() {
+    for flag in ["--help", "-h"] {
+        // GIVEN help asked for
+        // WHEN the demo binary runs
+        // THEN it prints the usage and exits 0 without starting the organization
+        let stdout = assert_usage(drill_cmd(), &[flag], "usage: org-drill");
+        assert!(!stdout.contains("members (3 accounts"), "{flag}: {stdout}");
+    }
+    for (args, message) in [
+        (vec!["--fast"], "unknown argument \"--fast\""),
+        (
+            vec!["--help", "extra", "-v"],
+            "unknown arguments \"extra\", \"-v\"",
+        ),
+    ] {
+        // GIVEN arguments the demo does not take
+        // WHEN it runs
+        // THEN it exits 2 naming every one of them, and runs nothing
+        assert_refused(drill_cmd(), &args, message, "usage: org-drill");
+    }
 }

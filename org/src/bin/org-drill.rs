@@ -4,16 +4,53 @@
 //! cross-account and cross-Region delivery. Dry run, then the revocation with one member down,
 //! EventBridge's retry, and the consolidated report saying the organization is done.
 
+use std::collections::BTreeMap;
 use std::process::ExitCode;
 use std::time::Instant;
 
 use org::aws::MemberId;
-use org::local::{COMPROMISED, LocalOrg, OU_WORKLOADS, OrgSpec};
+use org::local::{COMPROMISED, LocalOrg, MemberEstate, OU_WORKLOADS, OrgSpec};
 use org::member::Availability;
-use org::report::Phase;
-use serde_json::json;
+use org::report::{Phase, Report};
+use serde_json::{Value, json};
 
 const INCIDENT: &str = "INC-2041";
+
+const USAGE: &str = "\
+usage: org-drill [-h | --help]
+
+Runs the organization demo locally, with no arguments: one local KMS serving 3 accounts x 2
+Regions, a member function in each, the router standing in for EventBridge; a dry run, the
+revocation with one member down, EventBridge's retry, checks against the local KMS and the
+consolidated report. Exits 0 when every check passes, 1 when one fails.
+
+  -h, --help   this text (nothing runs)
+
+Any other argument is refused (exit status 2).
+";
+
+/// What the command line asks for.
+enum Command {
+    Run,
+    Help,
+    /// The arguments it does not know, each named.
+    Unknown(Vec<String>),
+}
+
+fn command(args: &[String]) -> Command {
+    let unknown: Vec<String> = args
+        .iter()
+        .filter(|a| !matches!(a.as_str(), "-h" | "--help"))
+        .cloned()
+        .collect();
+    if !unknown.is_empty() {
+        Command::Unknown(unknown)
+    } else if args.is_empty() {
+        Command::Run
+    } else {
+        Command::Help
+    }
+}
 
 fn indent(text: &str) -> String {
     text.lines().map(|l| format!("    {l}\n")).collect()
@@ -21,6 +58,23 @@ fn indent(text: &str) -> String {
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match command(&args) {
+        Command::Run => {}
+        Command::Help => {
+            print!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
+        Command::Unknown(unknown) => {
+            let named: Vec<String> = unknown.iter().map(|a| format!("{a:?}")).collect();
+            eprintln!(
+                "org-drill: unknown argument{} {} (it takes none but -h/--help)\n{USAGE}",
+                if named.len() == 1 { "" } else { "s" },
+                named.join(", ")
+            );
+            return ExitCode::from(2);
+        }
+    }
     match run().await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -55,15 +109,27 @@ async fn run() -> Result<(), String> {
         "[1] estate per member: 3 EXTERNAL keys tagged {}={} in scope, 1 without the scope tag, 2 of another supplier, 1 AWS_KMS key",
         COMPROMISED.0, COMPROMISED.1
     );
+    dry_run(&org).await?;
+    let done = revocation_with_a_member_down(&org).await?;
+    println!("[5] the local KMS");
+    check_the_local_kms(&org, &estates)?;
+    check(
+        done.organization.done,
+        "the consolidated report says the organization is done",
+    )?;
+    the_same_report_from_files(&org, started)
+}
 
-    let request = |dry_run: bool| {
-        json!({"tags": {COMPROMISED.0: COMPROMISED.1},
-               "targets": {"organizationalUnits": [OU_WORKLOADS]},
-               "reason": "HSM supplier acme-hsm compromised: revoke its imported material everywhere",
-               "incidentId": INCIDENT, "requestedBy": "alice@example.com", "dryRun": dry_run})
-    };
+/// The request of the incident, across every account under the workloads OU.
+fn request(dry_run: bool) -> Value {
+    json!({"tags": {COMPROMISED.0: COMPROMISED.1},
+           "targets": {"organizationalUnits": [OU_WORKLOADS]},
+           "reason": "HSM supplier acme-hsm compromised: revoke its imported material everywhere",
+           "incidentId": INCIDENT, "requestedBy": "alice@example.com", "dryRun": dry_run})
+}
 
-    // Dry run across the organization.
+/// [2] The dry run across the organization: nothing deleted, 18 keys would be revoked.
+async fn dry_run(org: &LocalOrg) -> Result<(), String> {
     println!("[2] dry run: {INCIDENT}, tag selector, targets: every account under {OU_WORKLOADS}");
     org.raise(&request(true)).await?;
     org.settle().await.map_err(|e| e.to_string())?;
@@ -76,9 +142,12 @@ async fn run() -> Result<(), String> {
     check(
         dry.organization.done && dry.organization.counts.get("would_revoke") == Some(&18),
         "18 keys would be revoked, 3 per member",
-    )?;
+    )
+}
 
-    // The revocation, with one member down at first.
+/// [3] and [4] The revocation with one member down (pending, EventBridge holds a retry), then
+/// back (the retry delivers it); the final report.
+async fn revocation_with_a_member_down(org: &LocalOrg) -> Result<Report, String> {
     let down = MemberId::new("222222222222", "eu-west-1");
     let member = org
         .member(&down)
@@ -101,16 +170,22 @@ async fn run() -> Result<(), String> {
     org.settle().await.map_err(|e| e.to_string())?;
     let done = org.report(INCIDENT, Some(Phase::Live));
     print!("{}", indent(&done.to_table()));
+    Ok(done)
+}
 
-    // What the local KMS says.
-    println!("[5] the local KMS");
+/// [5] What the local KMS says: the compromised keys revoked once each in their own account
+/// and Region, the others untouched, no member calling KMS on another's keys, no dead letter.
+fn check_the_local_kms(
+    org: &LocalOrg,
+    estates: &BTreeMap<MemberId, MemberEstate>,
+) -> Result<(), String> {
     let store = org.sim.store();
     let counters = org.sim.counters();
     let mut all_revoked = true;
     let mut once = true;
     let mut untouched = true;
     let mut own_keys_only = true;
-    for (id, e) in &estates {
+    for (id, e) in estates {
         for k in &e.compromised {
             all_revoked &=
                 store.describe(&k.arn).map(|v| v.state) == Some(kms_sim::KeyState::PendingImport);
@@ -147,13 +222,12 @@ async fn run() -> Result<(), String> {
     check(
         org.router.queue(&LocalOrg::central_dlq_arn()).is_empty(),
         "central dead-letter queue empty",
-    )?;
-    check(
-        done.organization.done,
-        "the consolidated report says the organization is done",
-    )?;
+    )
+}
 
-    // The same report from files, through the CLI.
+/// [6] The central log group's lines and the inventory written to files, and the `org report`
+/// command that gives the same report from them.
+fn the_same_report_from_files(org: &LocalOrg, started: Instant) -> Result<(), String> {
     let dir = std::env::temp_dir().join(format!("org-drill-{}", std::process::id()));
     std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     let records = dir.join(format!("{INCIDENT}.jsonl"));
