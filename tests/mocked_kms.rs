@@ -603,6 +603,59 @@ async fn a_lost_answer_after_the_delete_is_not_repeated() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_lost_answer_whose_check_also_fails_is_never_deleted_blind() {
+    // GIVEN the delete's answer is lost (internal error) and every DescribeKey after it fails
+    let d = mock!(Client::describe_key)
+        .sequence()
+        .output(|| described(ID, KeyState::Enabled))
+        .error(|| describe_error("KMSInternalException", "internal"))
+        .times(5)
+        .build();
+    let t = in_scope(ID);
+    let del = mock!(Client::delete_imported_key_material)
+        .then_error(|| delete_error("KMSInternalException", "internal"));
+    // WHEN the key is revoked
+    let (result, records) = run(&[&d, &t, &del], request(&[ID])).await;
+    // THEN the key's state is unknown: failed_retryable, one delete call, no second delete
+    assert!(
+        matches!(result, Err(GuardError::Retryable { .. })),
+        "{result:?}"
+    );
+    let r = only(&records);
+    assert_eq!(r.outcome, Outcome::FailedRetryable);
+    assert_eq!(r.error_code.as_deref(), Some("DeleteOutcomeUnknown"));
+    assert!(
+        r.error_message
+            .as_deref()
+            .is_some_and(|m| m.contains("not repeated")),
+        "{r:#?}"
+    );
+    assert_eq!(del.num_calls(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_lost_answer_to_a_material_delete_is_recognised_by_the_import_state() {
+    // GIVEN a delete of one (non-current) material by id whose answer is lost; the key stays
+    // Enabled and ListKeyRotations shows that material PENDING_IMPORT
+    let d = describe_seq(
+        ID,
+        &[KeyState::Enabled, KeyState::Enabled, KeyState::Enabled],
+    );
+    let t = in_scope(ID);
+    let del = mock!(Client::delete_imported_key_material)
+        .then_error(|| delete_error("KMSInternalException", "internal"));
+    let payload = json!({"keys": [ID], "keyMaterialId": MATERIAL, "acknowledgeKeyWide": true,
+        "reason": "r", "incidentId": "INC-M"});
+    // WHEN the material is revoked
+    let (result, records) = run(&[&d, &t, &del], payload).await;
+    // THEN the delete is recognised as done: material_deleted, one delete call
+    assert!(result.is_ok(), "{result:?}");
+    assert_eq!(only(&records).outcome, Outcome::MaterialDeleted);
+    assert_eq!(only(&records).key_material_id.as_deref(), Some(MATERIAL));
+    assert_eq!(del.num_calls(), 1);
+}
+
+#[tokio::test(start_paused = true)]
 async fn an_empty_delete_response_is_accepted() {
     // Older SDKs and documentation show `{}`.
     let d = describe_seq(ID, &[KeyState::Enabled, KeyState::PendingImport]);

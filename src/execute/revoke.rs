@@ -95,13 +95,28 @@ impl Executor {
                     }
                     tokio::time::sleep(delay).await;
                     if class == ErrorClass::Transient {
-                        // The delete may have been applied although the answer was lost.
-                        if let Ok(md) = self.describe(run, &mut f, arn).await
-                            && matches!(md.key_state(), Some(KeyState::PendingImport))
-                        {
-                            self.flights.mark_deleted(arn);
-                            f.state_after = f.state_name();
-                            return f.finish(Outcome::Revoked);
+                        // The delete may have been applied although the answer was lost: look
+                        // before repeating it, and never repeat it blind.
+                        match self.applied(run, &mut f, arn).await {
+                            Ok(Some(outcome)) => {
+                                self.flights.mark_deleted(arn);
+                                f.state_after = f.state_name();
+                                return f.finish(outcome);
+                            }
+                            Ok(None) => {}
+                            Err(e) => {
+                                let lost = last.as_ref().map(|l| l.code.as_str()).unwrap_or("");
+                                return f.fail(
+                                    Outcome::FailedRetryable,
+                                    "DeleteOutcomeUnknown",
+                                    format!(
+                                        "the delete's answer was lost ({lost}) and the DescribeKey that would tell \
+                                         whether it took effect failed ({}: {}); the key's state is unknown and the \
+                                         delete was not repeated: a retry describes the key first",
+                                        e.code, e.message
+                                    ),
+                                );
+                            }
                         }
                     }
                 }
@@ -114,6 +129,30 @@ impl Executor {
                 f.finish(Outcome::Deferred)
             }
         }
+    }
+
+    /// Whether a delete whose answer was lost took effect: the key is `PendingImport`, or (a
+    /// delete by key material id) that material's import state is `PENDING_IMPORT`. `Err`: the
+    /// state could not be read.
+    async fn applied(
+        &self,
+        run: &Run,
+        f: &mut KeyFacts,
+        arn: &str,
+    ) -> Result<Option<Outcome>, KmsError> {
+        let md = self.describe(run, f, arn).await?;
+        if matches!(md.key_state(), Some(KeyState::PendingImport)) {
+            return Ok(Some(Outcome::Revoked));
+        }
+        let Some(material) = &run.key_material_id else {
+            return Ok(None);
+        };
+        let materials = self.list_materials(run, f).await?;
+        let deleted = materials.iter().any(|m| {
+            m.key_material_id.as_deref() == Some(material.as_str())
+                && m.import_state.as_deref() == Some("PENDING_IMPORT")
+        });
+        Ok(deleted.then_some(Outcome::MaterialDeleted))
     }
 
     async fn verify(&self, run: &Run, mut f: KeyFacts, arn: &str) -> KeyResult {
