@@ -108,6 +108,12 @@ pub struct Config {
     /// Lowest Security Hub severity label of an imported finding that revokes its keys;
     /// `None`: imported findings never revoke (custom actions always do).
     pub securityhub_min_severity: Option<Severity>,
+    /// Security Hub product ARN patterns (`*` matches any run of characters) whose findings may
+    /// revoke, besides AWS's own integrations (`arn:<partition>:securityhub:<region>::product/aws/*`).
+    pub securityhub_product_arns: Vec<String>,
+    /// The Security Hub custom action whose findings revoke; `None`: the template's action,
+    /// `arn:<partition>:securityhub:<region>:<account>:action/custom/RevokeKeyMaterial`.
+    pub securityhub_action_arn: Option<String>,
     /// GuardDuty finding type patterns mapped to tag selectors; empty: GuardDuty does nothing.
     pub guardduty_mappings: Vec<GuardDutyMapping>,
     /// The function (name or ARN) a large request continues in when the deadline comes;
@@ -115,6 +121,9 @@ pub struct Config {
     pub continuation_function: Option<String>,
     /// Organizational units (and parents) the account belongs to, for requests targeting OUs.
     pub organizational_units: Vec<String>,
+    /// The KMS HMAC key (key ARN or alias ARN) that seals continuation payloads (GenerateMac /
+    /// VerifyMac); `None`: continuations are neither started nor accepted.
+    pub continuation_key: Option<String>,
 }
 
 impl Default for Config {
@@ -144,11 +153,24 @@ impl Default for Config {
             audit_event_bus: None,
             metrics_namespace: Some(DEFAULT_METRICS_NAMESPACE.to_string()),
             securityhub_min_severity: None,
+            securityhub_product_arns: Vec::new(),
+            securityhub_action_arn: None,
             guardduty_mappings: Vec::new(),
             continuation_function: None,
             organizational_units: Vec::new(),
+            continuation_key: None,
         }
     }
+}
+
+/// `arn:<partition>:<service>:...` without whitespace or control characters, at most 2048.
+fn arn_like(s: &str, service: &str) -> bool {
+    let mut parts = s.splitn(4, ':');
+    parts.next() == Some("arn")
+        && parts.next().is_some_and(|p| p.starts_with("aws"))
+        && parts.next() == Some(service)
+        && s.len() <= 2048
+        && !s.chars().any(|c| c.is_whitespace() || c.is_control())
 }
 
 fn days(n: u32) -> Duration {
@@ -249,6 +271,21 @@ impl Config {
             audit_event_bus: audit_event_bus(&env)?,
             metrics_namespace: metrics_namespace(&env)?,
             securityhub_min_severity: securityhub_min_severity(&env)?,
+            securityhub_product_arns: env.list("MATERIAL_GUARD_SECURITYHUB_PRODUCT_ARNS", |s| {
+                arn_like(s, "securityhub")
+                    .then_some(())
+                    .ok_or("each entry must be a Security Hub product ARN pattern (arn:<partition>:securityhub:...)")
+            })?,
+            securityhub_action_arn: match env.get("MATERIAL_GUARD_SECURITYHUB_ACTION_ARN") {
+                Some(a) if !arn_like(&a, "securityhub") || a.contains('*') => {
+                    return Err(invalid(
+                        "MATERIAL_GUARD_SECURITYHUB_ACTION_ARN",
+                        &a,
+                        "must be a Security Hub custom action ARN (arn:<partition>:securityhub:<region>:<account>:action/custom/<id>)",
+                    ));
+                }
+                a => a,
+            },
             guardduty_mappings: match env.get("MATERIAL_GUARD_GUARDDUTY_MAPPINGS") {
                 None => Vec::new(),
                 Some(v) => GuardDutyMapping::parse_list(&v).map_err(|problem| {
@@ -261,6 +298,16 @@ impl Config {
                     .then_some(())
                     .ok_or("each entry must be an OU id (ou-xxxx-yyyyyyyy) or root id (r-xxxx)")
             })?,
+            continuation_key: match env.get("MATERIAL_GUARD_CONTINUATION_KEY") {
+                Some(k) if !arn_like(&k, "kms") => {
+                    return Err(invalid(
+                        "MATERIAL_GUARD_CONTINUATION_KEY",
+                        &k,
+                        "must be the ARN of a KMS HMAC key or of its alias",
+                    ));
+                }
+                k => k,
+            },
         })
     }
 }

@@ -15,34 +15,126 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
-use super::Trigger;
+use serde_json::Map;
+
 use super::envelope::{DETAIL_TYPE_SECURITYHUB_ACTION, Envelope};
-use crate::config::{GuardDutyMapping, Severity};
+use super::{Identity, Trigger};
+use crate::config::{Severity, glob};
 use crate::domain::text::{clean, short};
+use crate::keyref::KeyRef;
 use crate::request::{
     KeyContext, MAX_FINDING_ID_CHARS, MAX_KEYS_PER_REQUEST, MAX_REASON_CHARS, RequestedKey,
     RevocationRequest,
 };
+use crate::validate::partition_of;
 use crate::validate::{Path, Rejection, type_name};
 
 /// Most findings read from one event (Security Hub sends at most 100).
 pub const MAX_FINDINGS: usize = 100;
 
-/// A Security Hub findings event at this member.
+/// A Security Hub findings event at this member. A custom action acts only when it is the
+/// configured one (`MATERIAL_GUARD_SECURITYHUB_ACTION_ARN`, by default the template's
+/// `RevokeKeyMaterial` action of this account and Region).
 pub(super) fn from_security_hub(env: &Envelope<'_>) -> Result<Trigger, Rejection> {
     let custom = env.event.detail_type == DETAIL_TYPE_SECURITYHUB_ACTION;
-    security_hub(
-        &env.event.detail,
-        custom,
-        env.who.config.securityhub_min_severity,
-    )
-    .map(FindingsDecision::into_trigger)
+    if custom {
+        let expected = action_arn(env.who);
+        let named = env.event.resources.as_deref().unwrap_or_default();
+        if !named.iter().any(|r| *r == expected) {
+            return Ok(Trigger::Nothing(format!(
+                "the custom action {:?} is not the configured one ({expected}, \
+                 MATERIAL_GUARD_SECURITYHUB_ACTION_ARN): nothing revoked",
+                named.first().map(|a| short(a)).unwrap_or_default()
+            )));
+        }
+    }
+    security_hub(&env.event.detail, custom, env.who).map(FindingsDecision::into_trigger)
 }
 
 /// A GuardDuty finding at this member.
 pub(super) fn from_guardduty(env: &Envelope<'_>) -> Result<Trigger, Rejection> {
-    guardduty(&env.event.detail, &env.who.config.guardduty_mappings)
-        .map(FindingsDecision::into_trigger)
+    guardduty(&env.event.detail, env.who).map(FindingsDecision::into_trigger)
+}
+
+/// The custom action whose findings revoke.
+fn action_arn(who: &Identity<'_>) -> String {
+    who.config
+        .securityhub_action_arn
+        .clone()
+        .unwrap_or_else(|| {
+            let region = &who.config.region;
+            format!(
+                "arn:{}:securityhub:{region}:{}:action/custom/RevokeKeyMaterial",
+                partition_of(region),
+                who.account
+            )
+        })
+}
+
+/// Why a finding or one of its keys was passed over.
+#[derive(Default)]
+struct Passed {
+    /// Below the severity, not active, suppressed or resolved, or a posture check.
+    not_qualifying: usize,
+    /// From a product outside the allow-list.
+    product: usize,
+    /// About another account or Region.
+    other_member: usize,
+    /// Keys (ARNs) of another account, Region or partition.
+    foreign_keys: usize,
+}
+
+impl Passed {
+    fn note(&self, findings: usize) -> String {
+        let qualifying = findings - self.not_qualifying - self.product - self.other_member;
+        format!(
+            "no AwsKmsKey resource of this account and Region in the {qualifying} finding(s) that qualify \
+             ({} below the severity, not active, or posture checks; {} from a product not allowed \
+             (MATERIAL_GUARD_SECURITYHUB_PRODUCT_ARNS); {} about another account or Region; {} keys of \
+             another account, Region or partition)",
+            self.not_qualifying, self.product, self.other_member, self.foreign_keys
+        )
+    }
+}
+
+/// Whether a finding may act here: its product is allowed (AWS's own integrations, or a
+/// configured pattern) and it is about this account (and Region, when it names one).
+fn finding_is_ours(f: &Map<String, Value>, who: &Identity<'_>, passed: &mut Passed) -> bool {
+    let region = who.config.region.as_str();
+    let aws = format!(
+        "arn:{}:securityhub:{region}::product/aws/*",
+        partition_of(region)
+    );
+    let product = f.get("ProductArn").and_then(Value::as_str).unwrap_or("");
+    let allowed = std::iter::once(aws.as_str())
+        .chain(
+            who.config
+                .securityhub_product_arns
+                .iter()
+                .map(String::as_str),
+        )
+        .any(|p| glob(p, product));
+    if !allowed {
+        passed.product += 1;
+        return false;
+    }
+    let account = f.get("AwsAccountId").and_then(Value::as_str);
+    let finding_region = f.get("Region").and_then(Value::as_str);
+    if account != Some(who.account) || finding_region.is_some_and(|r| r != region) {
+        passed.other_member += 1;
+        return false;
+    }
+    true
+}
+
+/// Whether a key a finding names is one of this member's: an ARN of this account, Region and
+/// partition, or an identifier that resolves here. Malformed identifiers are kept: their
+/// record says what is wrong, and no KMS call is made.
+fn key_is_ours(raw: &str, who: &Identity<'_>) -> bool {
+    let Ok(k) = KeyRef::parse(raw) else {
+        return true;
+    };
+    crate::guardrails::check_location(&k, who.account, &who.config.region).is_ok()
 }
 
 /// What a findings event asks for.
@@ -66,8 +158,9 @@ impl FindingsDecision {
 pub fn security_hub(
     detail: &Value,
     custom_action: bool,
-    min_severity: Option<Severity>,
+    who: &Identity<'_>,
 ) -> Result<FindingsDecision, Rejection> {
+    let min_severity = who.config.securityhub_min_severity;
     let path = Path::root("detail");
     let findings = match detail.get("findings") {
         Some(Value::Array(f)) if f.len() <= MAX_FINDINGS => f,
@@ -95,7 +188,7 @@ pub fn security_hub(
         ));
     }
     let mut keys: Vec<RequestedKey> = Vec::new();
-    let mut skipped = 0usize;
+    let mut passed = Passed::default();
     for (i, finding) in findings.iter().enumerate() {
         let fp = path.field("findings").index(i);
         let Value::Object(f) = finding else {
@@ -112,6 +205,9 @@ pub fn security_hub(
                     .reject("MissingField", "every finding needs an Id"));
             }
         };
+        if !finding_is_ours(f, who, &mut passed) {
+            continue;
+        }
         if !custom_action {
             let label = f
                 .get("Severity")
@@ -131,7 +227,7 @@ pub fn security_hub(
             // misconfiguration must not revoke the key automatically.
             let posture = f.get("Compliance").is_some_and(|c| !c.is_null());
             if posture || !(active && open && label.is_some() && label >= min_severity) {
-                skipped += 1;
+                passed.not_qualifying += 1;
                 continue;
             }
         }
@@ -167,6 +263,10 @@ pub fn security_hub(
             if keys.iter().any(|k| k.raw == raw) {
                 continue;
             }
+            if !key_is_ours(raw, who) {
+                passed.foreign_keys += 1;
+                continue;
+            }
             if keys.len() >= MAX_KEYS_PER_REQUEST {
                 return Err(fp.reject("TooManyKeys", "the findings name too many keys"));
             }
@@ -180,10 +280,7 @@ pub fn security_hub(
         }
     }
     if keys.is_empty() {
-        return Ok(FindingsDecision::Nothing(format!(
-            "no AwsKmsKey resource in the {} finding(s) that qualify ({skipped} below the severity, not active, or posture checks)",
-            findings.len() - skipped
-        )));
+        return Ok(FindingsDecision::Nothing(passed.note(findings.len())));
     }
     let first = keys
         .first()
@@ -209,11 +306,11 @@ pub fn security_hub(
     }))
 }
 
-/// A `GuardDuty Finding` event, mapped by the first matching rule.
-pub fn guardduty(
-    detail: &Value,
-    mappings: &[GuardDutyMapping],
-) -> Result<FindingsDecision, Rejection> {
+/// A `GuardDuty Finding` event, mapped by the first matching rule. Only a finding about this
+/// account (`detail.accountId`) and Region (`detail.region`) acts: a delegated administrator
+/// forwards every member's findings.
+pub fn guardduty(detail: &Value, who: &Identity<'_>) -> Result<FindingsDecision, Rejection> {
+    let mappings = &who.config.guardduty_mappings;
     let path = Path::root("detail");
     let finding_type = match detail.get("type") {
         Some(Value::String(s)) => s.as_str(),
@@ -244,6 +341,17 @@ pub fn guardduty(
         return Ok(FindingsDecision::Nothing(
             "GuardDuty sample finding (service.additionalInfo.sample): ignored".into(),
         ));
+    }
+    let account = text_or(detail, "accountId", "");
+    let region = text_or(detail, "region", "");
+    if account != who.account || region != who.config.region {
+        return Ok(FindingsDecision::Nothing(format!(
+            "GuardDuty finding about account {:?} in {:?}, not this member ({} in {}): nothing revoked",
+            short(account),
+            short(region),
+            who.account,
+            who.config.region
+        )));
     }
     let id = text_or(detail, "id", "unknown-finding");
     let title = text_or(detail, "title", finding_type);
@@ -276,61 +384,182 @@ fn text_or<'a>(v: &'a Value, field: &str, default: &'a str) -> &'a str {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::{Config, GuardDutyMapping};
     use serde_json::json;
+
+    const ACCOUNT: &str = "111111111111";
+
+    /// Runs `f` with this member's identity (account 111111111111, us-east-1) under `config`.
+    fn with_member<T>(config: Config, f: impl FnOnce(&Identity<'_>) -> T) -> T {
+        f(&Identity {
+            account: ACCOUNT,
+            config: &config,
+        })
+    }
+
+    fn severity(min: Option<Severity>) -> Config {
+        Config {
+            securityhub_min_severity: min,
+            ..Config::default()
+        }
+    }
+
+    fn hub(
+        detail: &Value,
+        custom: bool,
+        min: Option<Severity>,
+    ) -> Result<FindingsDecision, Rejection> {
+        with_member(severity(min), |who| security_hub(detail, custom, who))
+    }
+
+    fn finding() -> Value {
+        json!({"findings": [{"Id": "f1", "Severity": {"Label": "CRITICAL"},
+            "ProductArn": "arn:aws:securityhub:us-east-1::product/aws/guardduty",
+            "AwsAccountId": ACCOUNT,
+            "Resources": [{"Type": "AwsKmsKey", "Id": "arn:aws:kms:us-east-1:111111111111:key/1234abcd-12ab-34cd-56ef-1234567890ab"}]}]})
+    }
 
     #[test]
     fn imported_findings_are_ignored_unless_a_severity_is_configured() {
-        let detail = json!({"findings": [{"Id": "f1", "Severity": {"Label": "CRITICAL"},
-            "Resources": [{"Type": "AwsKmsKey", "Id": "arn:aws:kms:us-east-1:111111111111:key/1234abcd-12ab-34cd-56ef-1234567890ab"}]}]});
+        let detail = finding();
         assert!(matches!(
-            security_hub(&detail, false, None),
+            hub(&detail, false, None),
             Ok(FindingsDecision::Nothing(_))
         ));
         assert!(matches!(
-            security_hub(&detail, false, Some(Severity::High)),
+            hub(&detail, false, Some(Severity::High)),
             Ok(FindingsDecision::Revoke(_))
         ));
         let mut low = detail.clone();
         low["findings"][0]["Severity"]["Label"] = json!("MEDIUM");
         assert!(matches!(
-            security_hub(&low, false, Some(Severity::High)),
+            hub(&low, false, Some(Severity::High)),
             Ok(FindingsDecision::Nothing(_))
         ));
         let mut suppressed = detail.clone();
         suppressed["findings"][0]["Workflow"] = json!({"Status": "SUPPRESSED"});
         assert!(matches!(
-            security_hub(&suppressed, false, Some(Severity::Low)),
+            hub(&suppressed, false, Some(Severity::Low)),
             Ok(FindingsDecision::Nothing(_))
         ));
         let mut posture = detail;
         posture["findings"][0]["Compliance"] = json!({"Status": "FAILED"});
         assert!(matches!(
-            security_hub(&posture, false, Some(Severity::Low)),
+            hub(&posture, false, Some(Severity::Low)),
             Ok(FindingsDecision::Nothing(_))
         ));
         // a responder's explicit custom action still acts on a posture finding
         assert!(matches!(
-            security_hub(&posture, true, None),
+            hub(&posture, true, None),
             Ok(FindingsDecision::Revoke(_))
         ));
     }
 
     #[test]
-    fn guardduty_sample_findings_never_revoke() {
-        let rules = GuardDutyMapping::parse_list(
-            r#"[{"findingType": "*", "minSeverity": 0, "tags": {"t": "v"}}]"#,
-        )
-        .expect("rules");
-        let real = json!({"type": "Recon:EC2/Portscan", "severity": 5, "id": "f"});
+    fn findings_act_only_from_allowed_products_about_this_member_and_its_keys() {
+        // GIVEN a CRITICAL finding that would revoke, and revocation at HIGH
+        let min = Some(Severity::High);
+        // WHEN its product is a custom product imported with BatchImportFindings
+        let mut custom_product = finding();
+        custom_product["findings"][0]["ProductArn"] =
+            json!("arn:aws:securityhub:us-east-1:111111111111:product/111111111111/default");
+        // THEN nothing is revoked, and the note says why
+        let Ok(FindingsDecision::Nothing(why)) = hub(&custom_product, false, min) else {
+            panic!("a custom product's finding revoked")
+        };
+        assert!(why.contains("1 from a product not allowed"), "{why}");
+        // AND a configured pattern admits that product
+        let cfg = Config {
+            securityhub_product_arns: vec![
+                "arn:aws:securityhub:us-east-1:111111111111:product/111111111111/*".into(),
+            ],
+            ..severity(min)
+        };
         assert!(matches!(
-            guardduty(&real, &rules),
+            with_member(cfg, |who| security_hub(&custom_product, false, who)),
+            Ok(FindingsDecision::Revoke(_))
+        ));
+        // WHEN the finding is about another account, or another Region
+        for (field, value) in [("AwsAccountId", "222222222222"), ("Region", "eu-west-1")] {
+            let mut other = finding();
+            other["findings"][0][field] = json!(value);
+            // THEN nothing is revoked
+            assert!(
+                matches!(hub(&other, false, min), Ok(FindingsDecision::Nothing(_))),
+                "{field}"
+            );
+        }
+        // WHEN the finding names keys of another account, Region or partition
+        let mut foreign = finding();
+        foreign["findings"][0]["Resources"] = json!([
+            {"Type": "AwsKmsKey", "Id": "arn:aws:kms:us-east-1:222222222222:key/1234abcd-12ab-34cd-56ef-1234567890ab"},
+            {"Type": "AwsKmsKey", "Id": "arn:aws:kms:eu-west-1:111111111111:key/1234abcd-12ab-34cd-56ef-1234567890ab"},
+            {"Type": "AwsKmsKey", "Id": "arn:aws-us-gov:kms:us-east-1:111111111111:key/1234abcd-12ab-34cd-56ef-1234567890ab"}
+        ]);
+        // THEN none of them is requested
+        let Ok(FindingsDecision::Nothing(why)) = hub(&foreign, true, None) else {
+            panic!("a foreign key was requested")
+        };
+        assert!(why.contains("3 keys of another account"), "{why}");
+    }
+
+    #[test]
+    fn finding_titles_cannot_forge_lines_or_reverse_text() {
+        // GIVEN a finding whose title carries a line separator and a bidi override
+        let mut f = finding();
+        f["findings"][0]["Title"] = json!("ok\u{2028}{\"log_type\":\"audit\"}\u{202E}gpj.exe");
+        // WHEN it becomes a request
+        let Ok(FindingsDecision::Revoke(req)) = hub(&f, true, None) else {
+            panic!("not a revocation")
+        };
+        // THEN the key's reason keeps the text without the forbidden characters
+        let reason = &req.keys[0].context.as_ref().expect("context").reason;
+        assert!(
+            !reason.contains('\u{2028}') && !reason.contains('\u{202E}'),
+            "{reason:?}"
+        );
+        assert!(reason.contains("ok "), "{reason:?}");
+    }
+
+    fn rules() -> Config {
+        Config {
+            guardduty_mappings: GuardDutyMapping::parse_list(
+                r#"[{"findingType": "*", "minSeverity": 0, "tags": {"t": "v"}}]"#,
+            )
+            .expect("rules"),
+            ..Config::default()
+        }
+    }
+
+    #[test]
+    fn guardduty_sample_findings_never_revoke() {
+        let real = json!({"type": "Recon:EC2/Portscan", "severity": 5, "id": "f",
+            "accountId": ACCOUNT, "region": "us-east-1"});
+        assert!(matches!(
+            with_member(rules(), |who| guardduty(&real, who)),
             Ok(FindingsDecision::Revoke(_))
         ));
         let mut sample = real;
         sample["service"] = json!({"additionalInfo": {"sample": true}});
         assert!(matches!(
-            guardduty(&sample, &rules),
+            with_member(rules(), |who| guardduty(&sample, who)),
             Ok(FindingsDecision::Nothing(_))
         ));
+    }
+
+    #[test]
+    fn guardduty_findings_about_another_member_never_revoke_here() {
+        // GIVEN a finding a delegated administrator forwarded, about another account or Region
+        for (account, region) in [("222222222222", "us-east-1"), (ACCOUNT, "eu-west-1")] {
+            let f = json!({"type": "Recon:EC2/Portscan", "severity": 8, "id": "f",
+                "accountId": account, "region": region});
+            // WHEN it is mapped
+            let d = with_member(rules(), |who| guardduty(&f, who));
+            // THEN nothing is revoked here
+            assert!(
+                matches!(d, Ok(FindingsDecision::Nothing(_))),
+                "{account} {region}: {d:?}"
+            );
+        }
     }
 }

@@ -88,8 +88,20 @@ pub struct KeyContext {
     pub reason: String,
 }
 
-/// Validates a revocation request object found at `path`.
+/// Validates a revocation request object found at `path`, sent from the function's own account.
 pub fn parse_request(value: &Value, path: &Path) -> Result<RevocationRequest, Rejection> {
+    parse_request_from(value, path, false)
+}
+
+/// Validates a revocation request object found at `path`. An organization request (one with
+/// `targets`, or one `from_another_account`, such as a central account's) must name keys by key
+/// ARN or alias ARN (or select them by tags): a bare key id or alias name would mean a different
+/// key in every account that has one, so it is rejected as ambiguous before any KMS call.
+pub fn parse_request_from(
+    value: &Value,
+    path: &Path,
+    from_another_account: bool,
+) -> Result<RevocationRequest, Rejection> {
     let Value::Object(obj) = value else {
         return Err(path.reject(
             "InvalidType",
@@ -100,7 +112,12 @@ pub fn parse_request(value: &Value, path: &Path) -> Result<RevocationRequest, Re
         ));
     };
     reject_unknown(obj, path, &REQUEST_FIELDS)?;
-    let keys = parse_keys(obj.get("keys"), &path.field("keys"))?;
+    let targets = match present(obj, "targets") {
+        None => None,
+        Some(v) => Some(parse_targets(v, &path.field("targets"))?),
+    };
+    let arns_only = from_another_account || targets.is_some();
+    let keys = parse_keys(obj.get("keys"), &path.field("keys"), arns_only)?;
     let tags = parse_tags(obj.get("tags"), &path.field("tags"))?;
     if keys.is_empty() && tags.is_empty() {
         return Err(path.reject(
@@ -138,10 +155,6 @@ pub fn parse_request(value: &Value, path: &Path) -> Result<RevocationRequest, Re
         )?),
     };
     let dry_run = optional_bool(obj, "dryRun", path)?;
-    let targets = match present(obj, "targets") {
-        None => None,
-        Some(v) => Some(parse_targets(v, &path.field("targets"))?),
-    };
     Ok(RevocationRequest {
         keys,
         tags,
@@ -192,7 +205,11 @@ fn required_text(
     }
 }
 
-fn parse_keys(v: Option<&Value>, p: &Path) -> Result<Vec<RequestedKey>, Rejection> {
+fn parse_keys(
+    v: Option<&Value>,
+    p: &Path,
+    arns_only: bool,
+) -> Result<Vec<RequestedKey>, Rejection> {
     let items = match v {
         None | Some(Value::Null) => return Ok(Vec::new()),
         Some(Value::Array(items)) => items,
@@ -216,10 +233,22 @@ fn parse_keys(v: Option<&Value>, p: &Path) -> Result<Vec<RequestedKey>, Rejectio
                 format!("key identifiers must be strings, got {}", type_name(item)),
             ));
         };
+        let key = RequestedKey::new(raw.clone(), None);
+        if arns_only && matches!(key.parsed, Ok(KeyRef::KeyId(_) | KeyRef::AliasName(_))) {
+            return Err(p.index(i).reject(
+                "AmbiguousKeyIdentifier",
+                format!(
+                    "{:?} names a key only within one account and Region; an organization request \
+                     (with `targets`, or from another account) must name keys by key ARN or alias ARN, \
+                     or select them by `tags`",
+                    short(raw)
+                ),
+            ));
+        }
         // Same text twice is one key; different spellings of one key are caught after
         // resolution (skipped_duplicate).
         if seen.insert(raw.as_str()) {
-            keys.push(RequestedKey::new(raw.clone(), None));
+            keys.push(key);
         }
     }
     Ok(keys)
@@ -418,6 +447,8 @@ mod tests {
     #[test]
     fn targets_select_members_by_account_ou_and_region() {
         let mut v = ok_request();
+        // organization requests name keys by ARN (organization_requests_must_name_keys_by_arn)
+        v["keys"] = json!([format!("arn:aws:kms:eu-west-1:222222222222:key/{ID}")]);
         v["targets"] = json!({"accounts": ["222222222222"], "organizationalUnits": ["ou-ab12-cdefgh34"], "regions": ["eu-west-1"]});
         let t = parse_request(&v, &Path::root(""))
             .expect("valid")
@@ -449,6 +480,40 @@ mod tests {
             v["targets"] = bad;
             assert_eq!(rejection(v).location, loc);
         }
+    }
+
+    #[test]
+    fn organization_requests_must_name_keys_by_arn() {
+        // GIVEN a request with targets naming a bare alias (the same IaC deploys it everywhere)
+        let mut v = ok_request();
+        v["keys"] = json!([
+            format!("arn:aws:kms:us-east-1:111122223333:key/{ID}"),
+            "alias/orders"
+        ]);
+        v["targets"] = json!({"accounts": ["111122223333", "222222222222"]});
+        // WHEN it is validated
+        let r = rejection(v.clone());
+        // THEN it is rejected as ambiguous, naming the entry
+        assert_eq!(
+            (r.location.as_str(), r.code),
+            ("detail.keys[1]", "AmbiguousKeyIdentifier")
+        );
+        // AND a bare key id likewise, also without targets when the request comes from another
+        // account
+        let mut v = ok_request();
+        v["keys"] = json!([ID]);
+        assert!(
+            parse_request(&v, &Path::root("")).is_ok(),
+            "own account: fine"
+        );
+        let r = parse_request_from(&v, &Path::root("detail"), true).expect_err("ambiguous");
+        assert_eq!(r.code, "AmbiguousKeyIdentifier");
+        // AND ARNs and tag selectors are accepted
+        let mut v = ok_request();
+        v["keys"] = json!(["arn:aws:kms:us-east-1:111122223333:alias/orders"]);
+        v["tags"] = json!({"supplier": "acme"});
+        v["targets"] = json!({"regions": ["us-east-1"]});
+        assert!(parse_request(&v, &Path::root("")).is_ok());
     }
 
     #[test]
