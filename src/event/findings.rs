@@ -40,7 +40,7 @@ pub(super) fn from_security_hub(env: &Envelope<'_>) -> Result<Trigger, Rejection
     if custom {
         let expected = action_arn(env.who);
         let named = env.event.resources.as_deref().unwrap_or_default();
-        if !named.iter().any(|r| *r == expected) {
+        if !named.contains(&expected) {
             return Ok(Trigger::Nothing(format!(
                 "the custom action {:?} is not the configured one ({expected}, \
                  MATERIAL_GUARD_SECURITYHUB_ACTION_ARN): nothing revoked",
