@@ -43,7 +43,10 @@ pub enum Trigger {
     ObserveRotation(RotationNotice),
     /// A recognised event that asks for nothing (why).
     Nothing(String),
-    /// The rest of a large request, handed over by an earlier invocation.
+    /// A sealed continuation, not yet opened: nothing in it is trusted before its MAC is
+    /// verified (`src/seal.rs`), which turns it into [`Trigger::Continue`].
+    Sealed(continuation::Sealed),
+    /// The rest of a large request, handed over by an earlier invocation (authenticated).
     Continue {
         request: RevocationRequest,
         meta: Box<continuation::Meta>,
@@ -144,20 +147,7 @@ fn by_shape(payload: &Value, who: &Identity<'_>) -> Result<Classified, Box<Rejec
                 "a continuation payload has only the `continuation` field",
             )));
         }
-        return match continuation::parse(c) {
-            Ok((request, meta)) => {
-                let mut provenance = meta.provenance.clone();
-                provenance.continuation_of = Some(meta.parent_request_id.clone());
-                Ok(Classified {
-                    trigger: Trigger::Continue {
-                        request,
-                        meta: Box::new(meta),
-                    },
-                    provenance,
-                })
-            }
-            Err(rejection) => direct(Err(rejection)),
-        };
+        return direct(continuation::parse_sealed(c).map(Trigger::Sealed));
     }
     if !obj.contains_key("detail-type") && !obj.contains_key("source") {
         // Direct invocation: the payload is the request itself.

@@ -1,79 +1,17 @@
-//! The continuation payload format: the rest of a large request, handed to a fresh invocation
-//! of the function (the continuer port in `src/continuer.rs` starts it).
-//!
-//! DeleteImportedKeyMaterial allows 15 calls per second per account and Region, so 10,000 keys
-//! need about 11 minutes at the full quota: more than one invocation can always give. When the
-//! deadline stops the delete phase, the keys not yet attempted are handed to a new asynchronous
-//! invocation of the function itself (Lambda `Invoke`, `InvocationType=Event`) with this payload:
-//!
-//! ```json
-//! {"continuation": {"version": 1, "sequence": 1, "parentRequestId": "<request id>",
-//!   "action": "revoke", "reason": "...", "incidentId": "...", "requestedBy": null,
-//!   "dryRun": false, "keyMaterialId": null,
-//!   "trigger": {"source": "...", "detail_type": "...", "event_id": "...", ...},
-//!   "keys": [{"key": "<key ARN>", "incidentId": "<finding id>", "reason": "..."}]}}
-//! ```
-//!
-//! The continuation is a direct invocation and passes every guardrail again (each key is described
-//! again, the scope and the blast radius are checked again); its records keep the original
-//! trigger, so the SOC joins them to the original event. A chain stops after
-//! [`MAX_SEQUENCE`] continuations or when an invocation made no progress; then the function
-//! returns a retryable error as without continuation.
+//! Reading a continuation body, once its MAC is verified: the rest of the request, the trigger
+//! it continues, and the seal's own fields (nonce, validity).
 
-use serde_json::{Value, json};
+use chrono::{DateTime, Utc};
+use serde_json::Value;
 
-use super::envelope::bounded_list;
+use super::{MAX_SEQUENCE, Meta};
 use crate::domain::text::short_n;
 use crate::domain::{Action, Provenance};
+use crate::event::envelope::bounded_list;
 use crate::request::{
     self, KeyContext, MAX_FINDING_ID_CHARS, MAX_KEYS_PER_REQUEST, RequestedKey, RevocationRequest,
 };
 use crate::validate::{Path, Rejection, Text, reject_unknown, type_name};
-
-/// Payload format version.
-pub const VERSION: u64 = 1;
-/// Longest chain of continuations for one request.
-pub const MAX_SEQUENCE: u64 = 50;
-/// Largest continuation payload (Lambda accepts 1 MB for asynchronous invocations).
-pub const MAX_PAYLOAD_BYTES: usize = 900_000;
-
-/// What the continuation carries besides the keys.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Meta {
-    pub sequence: u64,
-    pub parent_request_id: String,
-    pub action: Action,
-    pub provenance: Provenance,
-}
-
-/// One key to continue with.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ContinuedKey {
-    /// The key ARN when resolved, else the identifier as requested.
-    pub key: String,
-    pub context: Option<KeyContext>,
-}
-
-/// Builds the payload; `None` when it would exceed [`MAX_PAYLOAD_BYTES`] (the caller splits).
-pub fn payload(meta: &Meta, req: &RevocationRequest, keys: &[ContinuedKey]) -> Value {
-    json!({"continuation": {
-        "version": VERSION,
-        "sequence": meta.sequence,
-        "parentRequestId": meta.parent_request_id,
-        "action": meta.action.as_str(),
-        "reason": req.reason,
-        "incidentId": req.incident_id,
-        "requestedBy": req.requested_by,
-        "dryRun": req.dry_run,
-        "keyMaterialId": req.key_material_id,
-        "targets": req.targets,
-        "trigger": meta.provenance,
-        "keys": keys.iter().map(|k| match &k.context {
-            Some(c) => json!({"key": k.key, "incidentId": c.incident_id, "reason": c.reason}),
-            None => json!({"key": k.key}),
-        }).collect::<Vec<_>>(),
-    }})
-}
 
 fn string(
     obj: &serde_json::Map<String, Value>,
@@ -100,9 +38,9 @@ fn optional_string(
     }
 }
 
-/// Parses a continuation payload (the value of the `continuation` field).
+/// Parses a continuation body (the sealed JSON text, once its MAC is verified).
 pub fn parse(value: &Value) -> Result<(RevocationRequest, Meta), Rejection> {
-    let path = Path::root("continuation");
+    let path = Path::root("continuation.body");
     let Value::Object(obj) = value else {
         return Err(path.reject(
             "InvalidType",
@@ -113,7 +51,6 @@ pub fn parse(value: &Value) -> Result<(RevocationRequest, Meta), Rejection> {
         obj,
         &path,
         &[
-            "version",
             "sequence",
             "parentRequestId",
             "action",
@@ -125,13 +62,13 @@ pub fn parse(value: &Value) -> Result<(RevocationRequest, Meta), Rejection> {
             "targets",
             "trigger",
             "keys",
+            "acknowledgeKeyWide",
+            "nonce",
+            "issuedAt",
+            "expiresAt",
+            "function",
         ],
     )?;
-    if obj.get("version").and_then(Value::as_u64) != Some(VERSION) {
-        return Err(path
-            .field("version")
-            .reject("UnsupportedVersion", format!("must be {VERSION}")));
-    }
     let sequence = match obj.get("sequence").and_then(Value::as_u64) {
         Some(n) if (1..=MAX_SEQUENCE).contains(&n) => n,
         _ => {
@@ -183,6 +120,17 @@ pub fn parse(value: &Value) -> Result<(RevocationRequest, Meta), Rejection> {
                 .reject("InvalidValue", "must be 64 lowercase hex characters"));
         }
     };
+    // The acknowledgement travels explicitly: a material delete never continues without it.
+    if key_material_id.is_some() && obj.get("acknowledgeKeyWide") != Some(&Value::Bool(true)) {
+        return Err(path.field("acknowledgeKeyWide").reject(
+            "AcknowledgeKeyWideRequired",
+            "a continuation deleting a key material id must carry \"acknowledgeKeyWide\": true",
+        ));
+    }
+    let nonce = string(obj, "nonce", &path, 64, Text::SingleLine)?;
+    let issued_at = time(obj, "issuedAt", &path)?;
+    let expires_at = time(obj, "expiresAt", &path)?;
+    let function = optional_string(obj, "function", &path, 256)?;
     let provenance = match obj.get("trigger") {
         Some(t @ Value::Object(_)) => provenance(t),
         _ => {
@@ -255,8 +203,26 @@ pub fn parse(value: &Value) -> Result<(RevocationRequest, Meta), Rejection> {
             parent_request_id,
             action,
             provenance,
+            nonce,
+            issued_at,
+            expires_at,
+            function,
         },
     ))
+}
+
+fn time(
+    obj: &serde_json::Map<String, Value>,
+    name: &str,
+    path: &Path,
+) -> Result<DateTime<Utc>, Rejection> {
+    let s = string(obj, name, path, 40, Text::SingleLine)?;
+    DateTime::parse_from_rfc3339(&s)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|_| {
+            path.field(name)
+                .reject("InvalidValue", "must be an RFC 3339 time")
+        })
 }
 
 fn provenance(t: &Value) -> Provenance {
@@ -269,96 +235,5 @@ fn provenance(t: &Value) -> Provenance {
         event_time: s("event_time"),
         resources: bounded_list(t.get("resources")),
         continuation_of: s("continuation_of"),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn request() -> RevocationRequest {
-        RevocationRequest {
-            keys: vec![],
-            tags: Default::default(),
-            key_material_id: None,
-            reason: "r\nmultiline".into(),
-            incident_id: "INC-1".into(),
-            requested_by: Some("alice".into()),
-            dry_run: false,
-            targets: None,
-        }
-    }
-
-    #[test]
-    fn a_payload_round_trips() {
-        let meta = Meta {
-            sequence: 2,
-            parent_request_id: "req-1".into(),
-            action: Action::ScheduledRevoke,
-            provenance: Provenance {
-                source: Some("incident-response".into()),
-                event_id: Some("e-1".into()),
-                ..Provenance::default()
-            },
-        };
-        let keys = vec![
-            ContinuedKey {
-                key: "arn:aws:kms:us-east-1:111111111111:key/1234abcd-12ab-34cd-56ef-1234567890ab"
-                    .into(),
-                context: None,
-            },
-            ContinuedKey {
-                key: "alias/x".into(),
-                context: Some(KeyContext {
-                    incident_id: "finding-1".into(),
-                    reason: "because".into(),
-                }),
-            },
-        ];
-        let v = payload(&meta, &request(), &keys);
-        let (req, back) = parse(&v["continuation"]).expect("parses");
-        assert_eq!(back, meta);
-        assert_eq!(req.keys.len(), 2);
-        assert_eq!(
-            req.keys[1].context.as_ref().map(|c| c.incident_id.as_str()),
-            Some("finding-1")
-        );
-        assert_eq!(req.reason, "r\nmultiline");
-    }
-
-    #[test]
-    fn a_tampered_payload_is_rejected_with_its_location() {
-        let meta = Meta {
-            sequence: 1,
-            parent_request_id: "req".into(),
-            action: Action::Revoke,
-            provenance: Provenance::default(),
-        };
-        let good = payload(
-            &meta,
-            &request(),
-            &[ContinuedKey {
-                key: "alias/a".into(),
-                context: None,
-            }],
-        );
-        let mut bad = good.clone();
-        bad["continuation"]["sequence"] = json!(MAX_SEQUENCE + 1);
-        assert_eq!(
-            parse(&bad["continuation"]).expect_err("too deep").location,
-            "continuation.sequence"
-        );
-        let mut bad = good.clone();
-        bad["continuation"]["keys"] = json!([]);
-        assert_eq!(
-            parse(&bad["continuation"]).expect_err("empty").location,
-            "continuation.keys"
-        );
-        let mut bad = good;
-        bad["continuation"]["extra"] = json!(1);
-        assert_eq!(
-            parse(&bad["continuation"]).expect_err("unknown").code,
-            "UnknownField"
-        );
     }
 }
