@@ -1,0 +1,71 @@
+//! Cryptographic operations on symmetric keys: Encrypt and Decrypt.
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as B64;
+use serde_json::{Value, json};
+
+use crate::error::KmsError;
+use crate::store::{Caller, Store};
+
+use super::Handler;
+use super::params::Params;
+
+/// The operations of this family and their handlers.
+pub(super) const OPERATIONS: &[(&str, Handler)] = &[("Encrypt", encrypt), ("Decrypt", decrypt)];
+
+fn encrypt(store: &Store, caller: &Caller, p: &Params<'_>) -> Result<Value, KmsError> {
+    let key = p.key_id("KeyId")?;
+    let plaintext = p.req_blob("Plaintext")?;
+    if plaintext.is_empty() || plaintext.len() > 4096 {
+        return Err(KmsError::constraint(
+            "***",
+            "plaintext",
+            "Member must have length less than or equal to 4096 and greater than or equal to 1",
+        ));
+    }
+    let context = p.context()?;
+    check_symmetric_algorithm(p)?;
+    let (blob, arn) = store.with(|s, _| s.encrypt(caller, key, &plaintext, &context))?;
+    Ok(json!({
+        "CiphertextBlob": B64.encode(blob),
+        "KeyId": arn,
+        "EncryptionAlgorithm": "SYMMETRIC_DEFAULT",
+    }))
+}
+
+fn decrypt(store: &Store, caller: &Caller, p: &Params<'_>) -> Result<Value, KmsError> {
+    let blob = p.req_blob("CiphertextBlob")?;
+    if blob.is_empty() || blob.len() > 6144 {
+        return Err(KmsError::constraint(
+            "***",
+            "ciphertextBlob",
+            "Member must have length less than or equal to 6144 and greater than or equal to 1",
+        ));
+    }
+    let context = p.context()?;
+    let key = p.opt_str("KeyId")?;
+    check_symmetric_algorithm(p)?;
+    let (plain, arn, material) = store.with(|s, _| s.decrypt(caller, &blob, &context, key))?;
+    Ok(json!({
+        "KeyId": arn,
+        "Plaintext": B64.encode(plain),
+        "EncryptionAlgorithm": "SYMMETRIC_DEFAULT",
+        "KeyMaterialId": material,
+    }))
+}
+
+fn check_symmetric_algorithm(p: &Params<'_>) -> Result<(), KmsError> {
+    let allowed = [
+        "SYMMETRIC_DEFAULT",
+        "RSAES_OAEP_SHA_1",
+        "RSAES_OAEP_SHA_256",
+        "SM2PKE",
+    ];
+    match p.opt_enum("EncryptionAlgorithm", &allowed)? {
+        None | Some("SYMMETRIC_DEFAULT") => Ok(()),
+        Some(other) => Err(KmsError::client(
+            "InvalidKeyUsageException",
+            format!("Algorithm {other} is incompatible with key spec SYMMETRIC_DEFAULT."),
+        )),
+    }
+}

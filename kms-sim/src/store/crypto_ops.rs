@@ -1,0 +1,99 @@
+//! The cryptographic operations on keys: Encrypt and Decrypt.
+
+use std::collections::BTreeMap;
+
+use crate::crypto;
+use crate::error::KmsError;
+use crate::model::KeyState;
+
+use super::key::state_error;
+use super::resolve::{KeyRef, parse_key_ref};
+use super::spec::{Access, Caller};
+use super::state::{Inner, InnerOps};
+
+impl InnerOps<'_> {
+    pub fn encrypt(
+        &mut self,
+        caller: &Caller,
+        key: &str,
+        plaintext: &[u8],
+        context: &BTreeMap<String, String>,
+    ) -> Result<(Vec<u8>, String), KmsError> {
+        self.inner
+            .encrypt(caller, key, plaintext, context, Access::Read)
+    }
+
+    pub fn decrypt(
+        &mut self,
+        caller: &Caller,
+        blob: &[u8],
+        context: &BTreeMap<String, String>,
+        key: Option<&str>,
+    ) -> Result<(Vec<u8>, String, String), KmsError> {
+        self.inner.decrypt(caller, blob, context, key, Access::Read)
+    }
+}
+
+impl Inner {
+    pub(super) fn encrypt(
+        &self,
+        caller: &Caller,
+        key: &str,
+        plaintext: &[u8],
+        context: &BTreeMap<String, String>,
+        access: Access,
+    ) -> Result<(Vec<u8>, String), KmsError> {
+        let id = self.resolve(caller, key, true, access, "Encrypt")?;
+        let k = self.get(&id)?;
+        if k.state != KeyState::Enabled {
+            return Err(k.state_error());
+        }
+        let current = k
+            .current()
+            .ok_or_else(|| state_error(&k.arn, KeyState::PendingImport))?;
+        let bytes = current
+            .bytes
+            .ok_or_else(|| state_error(&k.arn, KeyState::PendingImport))?;
+        let blob = crypto::seal(&k.arn, &current.id, &bytes, context, plaintext)?;
+        Ok((blob, k.arn.clone()))
+    }
+
+    pub(super) fn decrypt(
+        &self,
+        caller: &Caller,
+        blob: &[u8],
+        context: &BTreeMap<String, String>,
+        key: Option<&str>,
+        access: Access,
+    ) -> Result<(Vec<u8>, String, String), KmsError> {
+        let (header, body) = crypto::parse_blob(blob)?;
+        let blob_key_id = match parse_key_ref(&header.arn) {
+            Ok(KeyRef::KeyArn { id, .. }) => id,
+            _ => return Err(crypto::invalid_ciphertext()),
+        };
+        if let Some(requested) = key {
+            let requested_id = self.resolve(caller, requested, true, access, "Decrypt")?;
+            if requested_id != blob_key_id {
+                return Err(KmsError::client(
+                    "IncorrectKeyException",
+                    "The key ID in the request does not identify a CMK that can perform this operation.",
+                ));
+            }
+        }
+        let k = match self.keys.get(&blob_key_id) {
+            Some(k) if k.arn == header.arn => k,
+            _ => return Err(KmsError::key_not_found(&header.arn)),
+        };
+        if k.state != KeyState::Enabled {
+            return Err(k.state_error());
+        }
+        let material = k
+            .materials
+            .iter()
+            .find(|m| m.id == header.material_id)
+            .ok_or_else(crypto::invalid_ciphertext)?;
+        let bytes = material.bytes.ok_or_else(crypto::invalid_ciphertext)?;
+        let plain = crypto::open(&header, body, &bytes, context)?;
+        Ok((plain, k.arn.clone(), material.id.clone()))
+    }
+}
