@@ -7,6 +7,7 @@ use std::sync::{Arc, OnceLock};
 use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
 use aws_lc_rs::digest::{SHA256, digest};
 use aws_lc_rs::encoding::AsDer;
+use aws_lc_rs::hmac;
 use aws_lc_rs::key_wrap::{AES_256, AesKek, KeyWrapPadded};
 use aws_lc_rs::rsa::{
     KeySize, OAEP_SHA1_MGF1SHA1, OAEP_SHA256_MGF1SHA256, OaepAlgorithm, OaepPrivateDecryptingKey,
@@ -162,6 +163,35 @@ pub(crate) fn open(
         )
         .map_err(|_| invalid_ciphertext())?;
     Ok(plain.to_vec())
+}
+
+/// HMAC of `message` under `key` with a KMS MAC algorithm (`HMAC_SHA_256`, ...).
+pub(crate) fn hmac(algorithm: &str, key: &[u8], message: &[u8]) -> Result<Vec<u8>, KmsError> {
+    let algorithm = match algorithm {
+        "HMAC_SHA_224" => hmac::HMAC_SHA224,
+        "HMAC_SHA_256" => hmac::HMAC_SHA256,
+        "HMAC_SHA_384" => hmac::HMAC_SHA384,
+        "HMAC_SHA_512" => hmac::HMAC_SHA512,
+        other => {
+            return Err(KmsError::server(
+                "KMSInternalException",
+                format!("no HMAC algorithm {other}"),
+            ));
+        }
+    };
+    let key = hmac::Key::new(algorithm, key);
+    Ok(hmac::sign(&key, message).as_ref().to_vec())
+}
+
+/// Whether `mac` is the HMAC of `message` (constant-time comparison).
+pub(crate) fn hmac_matches(
+    algorithm: &str,
+    key: &[u8],
+    message: &[u8],
+    mac: &[u8],
+) -> Result<bool, KmsError> {
+    let expected = hmac(algorithm, key, message)?;
+    Ok(aws_lc_rs::constant_time::verify_slices_are_equal(&expected, mac).is_ok())
 }
 
 /// `WrappingKeySpec` of GetParametersForImport.

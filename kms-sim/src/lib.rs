@@ -28,6 +28,7 @@ mod crypto;
 mod error;
 mod events;
 mod faults;
+mod keyspec;
 mod model;
 mod quotas;
 mod seed;
@@ -56,7 +57,7 @@ pub use events::RecordedEvent;
 pub use faults::{FaultKind, FaultRule, FaultWhen, Faults, ListedRule};
 pub use model::{
     ExpirationModel, ImportState, ImportType, KeyMaterialState, KeyState, KeyStateOverride,
-    KeyView, MaterialView, Origin,
+    KeyUsage, KeyView, KmsKeySpec, MaterialView, Origin,
 };
 pub use quotas::{AWS_DEFAULT_QUOTAS, Quotas};
 pub use seed::{Seed, SeedKey};

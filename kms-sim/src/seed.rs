@@ -211,6 +211,7 @@ impl SeedKey {
                 .collect(),
             multi_region: self.multi_region,
             aliases: self.aliases.iter().map(|a| subst(a)).collect(),
+            ..KeySpec::default()
         };
         let info = store
             .create_key_with_id(spec, self.key_id.clone())

@@ -77,12 +77,6 @@ fn import_key_material(store: &Store, caller: &Caller, p: &Params<'_>) -> Result
                 "The EncryptedKeyMaterial could not be decrypted with the wrapping key and algorithm of the import token.",
             )
         })?;
-        let material: [u8; 32] = material.as_slice().try_into().map_err(|_| {
-            KmsError::client(
-                "IncorrectKeyMaterialException",
-                "The key material is not a 256-bit symmetric key, as the key spec SYMMETRIC_DEFAULT requires.",
-            )
-        })?;
         let (arn, material_id) = s.import(
             &key_id,
             ImportRequest {

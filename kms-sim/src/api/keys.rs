@@ -4,7 +4,7 @@
 use serde_json::{Value, json};
 
 use crate::error::KmsError;
-use crate::model::Origin;
+use crate::model::{KeyUsage, KmsKeySpec, Origin};
 use crate::store::{Caller, CreateKeyRequest, Store};
 
 use super::Handler;
@@ -99,6 +99,49 @@ fn create_key(store: &Store, caller: &Caller, p: &Params<'_>) -> Result<Value, K
             )
         })?,
     };
+    let spec = key_spec(p)?;
+    let usage = match p.opt_enum(
+        "KeyUsage",
+        &[
+            "SIGN_VERIFY",
+            "ENCRYPT_DECRYPT",
+            "GENERATE_VERIFY_MAC",
+            "KEY_AGREEMENT",
+        ],
+    )? {
+        None => None,
+        Some(u) => Some(KeyUsage::parse(u).ok_or_else(|| {
+            KmsError::client(
+                "UnsupportedOperationException",
+                format!("kms-sim does not support KeyUsage {u}."),
+            )
+        })?),
+    };
+    let usage = spec.usage(usage)?;
+    let description = p.opt_str("Description")?.unwrap_or("").to_string();
+    let tags = p.tags("Tags")?;
+    let multi_region = p.opt_bool("MultiRegion")?.unwrap_or(false);
+    store.with(|s, now| {
+        s.create_key(
+            caller,
+            CreateKeyRequest {
+                origin,
+                description,
+                tags,
+                multi_region,
+                aliases: Vec::new(),
+                fixed_id: None,
+                spec,
+                usage,
+            },
+            now,
+        )
+    })
+}
+
+/// `KeySpec` (or the deprecated `CustomerMasterKeySpec`) of CreateKey; specs kms-sim does not
+/// implement get UnsupportedOperationException.
+fn key_spec(p: &Params<'_>) -> Result<KmsKeySpec, KmsError> {
     const KEY_SPECS: &[&str] = &[
         "RSA_2048",
         "RSA_3072",
@@ -118,45 +161,20 @@ fn create_key(store: &Store, caller: &Caller, p: &Params<'_>) -> Result<Value, K
         "ML_DSA_87",
         "ECC_NIST_EDWARDS25519",
     ];
-    for field in ["KeySpec", "CustomerMasterKeySpec"] {
-        if let Some(spec) = p.opt_enum(field, KEY_SPECS)?
-            && spec != "SYMMETRIC_DEFAULT"
-        {
-            return Err(KmsError::client(
+    let given = p.opt_enum("KeySpec", KEY_SPECS)?;
+    let legacy = p.opt_enum("CustomerMasterKeySpec", KEY_SPECS)?;
+    if given.is_some() && legacy.is_some() {
+        return Err(KmsError::validation(
+            "You cannot specify KeySpec and CustomerMasterKeySpec in the same request. CustomerMasterKeySpec parameter is deprecated. Use KeySpec instead.",
+        ));
+    }
+    let name = given.or(legacy).unwrap_or("SYMMETRIC_DEFAULT");
+    KmsKeySpec::parse(name)
+        .filter(|s| s.implemented())
+        .ok_or_else(|| {
+            KmsError::client(
                 "UnsupportedOperationException",
-                format!("kms-sim supports KeySpec SYMMETRIC_DEFAULT only, not {spec}."),
-            ));
-        }
-    }
-    if let Some(usage) = p.opt_enum(
-        "KeyUsage",
-        &[
-            "SIGN_VERIFY",
-            "ENCRYPT_DECRYPT",
-            "GENERATE_VERIFY_MAC",
-            "KEY_AGREEMENT",
-        ],
-    )? && usage != "ENCRYPT_DECRYPT"
-    {
-        return Err(KmsError::validation(format!(
-            "The operation failed because the KeyUsage value of the CMK is {usage}. To perform this operation, the KeyUsage value must be ENCRYPT_DECRYPT."
-        )));
-    }
-    let description = p.opt_str("Description")?.unwrap_or("").to_string();
-    let tags = p.tags("Tags")?;
-    let multi_region = p.opt_bool("MultiRegion")?.unwrap_or(false);
-    store.with(|s, now| {
-        s.create_key(
-            caller,
-            CreateKeyRequest {
-                origin,
-                description,
-                tags,
-                multi_region,
-                aliases: Vec::new(),
-                fixed_id: None,
-            },
-            now,
-        )
-    })
+                format!("kms-sim does not support KeySpec {name}."),
+            )
+        })
 }

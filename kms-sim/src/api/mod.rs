@@ -3,6 +3,7 @@
 mod import;
 mod keys;
 mod labels;
+mod mac;
 mod params;
 mod symmetric;
 
@@ -21,6 +22,15 @@ pub(crate) use import::get_parameters_for_import;
 /// One operation: validates the request as KMS does, then calls the store.
 type Handler = fn(&Store, &Caller, &Params<'_>) -> Result<Value, KmsError>;
 
+/// Every synchronous operation, by family.
+const FAMILIES: &[&[(&str, Handler)]] = &[
+    keys::OPERATIONS,
+    labels::OPERATIONS,
+    import::OPERATIONS,
+    symmetric::OPERATIONS,
+    mac::OPERATIONS,
+];
+
 /// Every KMS operation the simulator implements.
 pub const KMS_OPERATIONS: &[&str] = &[
     "CancelKeyDeletion",
@@ -33,6 +43,7 @@ pub const KMS_OPERATIONS: &[&str] = &[
     "DisableKey",
     "EnableKey",
     "Encrypt",
+    "GenerateMac",
     "GetParametersForImport",
     "ImportKeyMaterial",
     "ListAliases",
@@ -44,6 +55,7 @@ pub const KMS_OPERATIONS: &[&str] = &[
     "TagResource",
     "UntagResource",
     "UpdateAlias",
+    "VerifyMac",
 ];
 
 /// Runs one KMS operation (not GetParametersForImport, which is async: see
@@ -55,13 +67,7 @@ pub(crate) fn dispatch(
     body: &Value,
 ) -> Result<Value, KmsError> {
     let p = Params::new(body);
-    let families = [
-        keys::OPERATIONS,
-        labels::OPERATIONS,
-        import::OPERATIONS,
-        symmetric::OPERATIONS,
-    ];
-    match families
+    match FAMILIES
         .iter()
         .flat_map(|family| family.iter())
         .find(|(name, _)| *name == operation)
@@ -130,16 +136,11 @@ mod tests {
     #[test]
     fn the_public_operation_list_is_exactly_what_dispatch_serves() {
         // GIVEN the handlers of every family, plus the async GetParametersForImport
-        let mut served: Vec<&str> = [
-            keys::OPERATIONS,
-            labels::OPERATIONS,
-            import::OPERATIONS,
-            symmetric::OPERATIONS,
-        ]
-        .iter()
-        .flat_map(|family| family.iter().map(|(name, _)| *name))
-        .chain(["GetParametersForImport"])
-        .collect();
+        let mut served: Vec<&str> = FAMILIES
+            .iter()
+            .flat_map(|family| family.iter().map(|(name, _)| *name))
+            .chain(["GetParametersForImport"])
+            .collect();
         // WHEN both lists are sorted
         served.sort_unstable();
         let mut listed = KMS_OPERATIONS.to_vec();

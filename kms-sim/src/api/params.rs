@@ -112,6 +112,26 @@ impl<'a> Params<'a> {
             .ok_or_else(|| KmsError::missing(&Self::wire_name(name)))
     }
 
+    /// A required blob of 1 to `max` bytes (the value is never echoed: it may be secret).
+    pub fn sized_blob(&self, name: &str, max: usize) -> Result<Vec<u8>, KmsError> {
+        let blob = self.req_blob(name)?;
+        if blob.is_empty() || blob.len() > max {
+            return Err(KmsError::constraint(
+                "***",
+                &Self::wire_name(name),
+                &format!(
+                    "Member must have length less than or equal to {max} and greater than or equal to 1"
+                ),
+            ));
+        }
+        Ok(blob)
+    }
+
+    /// `DryRun`: the request is checked, then answered with DryRunOperationException.
+    pub fn dry_run(&self) -> Result<bool, KmsError> {
+        Ok(self.opt_bool("DryRun")?.unwrap_or(false))
+    }
+
     /// A timestamp: epoch seconds (what the SDKs send) or an ISO 8601 string.
     pub fn opt_time(&self, name: &str) -> Result<Option<std::time::SystemTime>, KmsError> {
         match self.raw(name) {

@@ -15,14 +15,7 @@ pub(super) const OPERATIONS: &[(&str, Handler)] = &[("Encrypt", encrypt), ("Decr
 
 fn encrypt(store: &Store, caller: &Caller, p: &Params<'_>) -> Result<Value, KmsError> {
     let key = p.key_id("KeyId")?;
-    let plaintext = p.req_blob("Plaintext")?;
-    if plaintext.is_empty() || plaintext.len() > 4096 {
-        return Err(KmsError::constraint(
-            "***",
-            "plaintext",
-            "Member must have length less than or equal to 4096 and greater than or equal to 1",
-        ));
-    }
+    let plaintext = p.sized_blob("Plaintext", 4096)?;
     let context = p.context()?;
     check_symmetric_algorithm(p)?;
     let (blob, arn) = store.with(|s, _| s.encrypt(caller, key, &plaintext, &context))?;
@@ -34,14 +27,7 @@ fn encrypt(store: &Store, caller: &Caller, p: &Params<'_>) -> Result<Value, KmsE
 }
 
 fn decrypt(store: &Store, caller: &Caller, p: &Params<'_>) -> Result<Value, KmsError> {
-    let blob = p.req_blob("CiphertextBlob")?;
-    if blob.is_empty() || blob.len() > 6144 {
-        return Err(KmsError::constraint(
-            "***",
-            "ciphertextBlob",
-            "Member must have length less than or equal to 6144 and greater than or equal to 1",
-        ));
-    }
+    let blob = p.sized_blob("CiphertextBlob", 6144)?;
     let context = p.context()?;
     let key = p.opt_str("KeyId")?;
     check_symmetric_algorithm(p)?;

@@ -132,6 +132,10 @@ impl Store {
                 caller.account
             )));
         }
+        let usage = match spec.key_usage {
+            Some(u) => spec.key_spec.usage(Some(u))?,
+            None => spec.key_spec.usages()[0],
+        };
         let now = self.clock.now();
         let mut inner = self.lock();
         let request = CreateKeyRequest {
@@ -141,6 +145,8 @@ impl Store {
             multi_region: spec.multi_region,
             aliases: spec.aliases.iter().map(|a| normalise_alias(a)).collect(),
             fixed_id,
+            spec: spec.key_spec,
+            usage,
         };
         let id = inner.create_key(&caller, request, now)?;
         let key = inner
@@ -155,12 +161,22 @@ impl Store {
         })
     }
 
-    /// Imports plaintext key material directly (no wrapping, no token), with the same rules
-    /// as ImportKeyMaterial. Returns the key material ID.
+    /// Imports 32 bytes of plaintext key material directly (no wrapping, no token), with the
+    /// same rules as ImportKeyMaterial. Returns the key material ID.
     pub fn import_material(
         &self,
         key: &str,
         material: [u8; 32],
+        options: ImportOptions,
+    ) -> Result<String, KmsError> {
+        self.import_key_material(key, &material, options)
+    }
+
+    /// [`Store::import_material`] for material of any key spec (HMAC keys: 28-128 bytes).
+    pub fn import_key_material(
+        &self,
+        key: &str,
+        material: &[u8],
         options: ImportOptions,
     ) -> Result<String, KmsError> {
         let now = self.clock.now();
@@ -172,7 +188,7 @@ impl Store {
         let (_, material_id) = inner.import(
             &id,
             ImportRequest {
-                material,
+                material: material.to_vec(),
                 valid_to: options.valid_to,
                 import_type: options.import_type,
                 key_material_id: options.key_material_id,
@@ -289,6 +305,24 @@ impl Store {
         let (caller, _) = self.admin_resolve(&inner, key)?;
         let (blob, _) = inner.encrypt(&caller, key, plaintext, &BTreeMap::new(), Access::Admin)?;
         Ok(blob)
+    }
+
+    /// GenerateMac without HTTP with the key's MAC algorithm (same key-state rules).
+    pub fn generate_mac(&self, key: &str, message: &[u8]) -> Result<Vec<u8>, KmsError> {
+        let inner = self.lock();
+        let (caller, _) = self.admin_resolve(&inner, key)?;
+        let algorithm = inner.mac_algorithm_of(&caller, key)?;
+        let (mac, _) = inner.generate_mac(&caller, key, algorithm, message, Access::Admin)?;
+        Ok(mac)
+    }
+
+    /// VerifyMac without HTTP: `Ok(())` when valid, `KMSInvalidMacException` otherwise.
+    pub fn verify_mac(&self, key: &str, message: &[u8], mac: &[u8]) -> Result<(), KmsError> {
+        let inner = self.lock();
+        let (caller, _) = self.admin_resolve(&inner, key)?;
+        let algorithm = inner.mac_algorithm_of(&caller, key)?;
+        inner.verify_mac(&caller, key, algorithm, message, mac, Access::Admin)?;
+        Ok(())
     }
 
     /// Decrypt without HTTP (same key-state rules).

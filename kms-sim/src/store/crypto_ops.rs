@@ -1,12 +1,12 @@
-//! The cryptographic operations on keys: Encrypt and Decrypt.
+//! The cryptographic operations on keys: the usability checks they share, Encrypt and Decrypt.
 
 use std::collections::BTreeMap;
 
 use crate::crypto;
 use crate::error::KmsError;
-use crate::model::KeyState;
+use crate::model::{KeyState, KeyUsage};
 
-use super::key::state_error;
+use super::key::{Key, state_error};
 use super::resolve::{KeyRef, parse_key_ref};
 use super::spec::{Access, Caller};
 use super::state::{Inner, InnerOps};
@@ -35,6 +35,33 @@ impl InnerOps<'_> {
 }
 
 impl Inner {
+    /// The key a cryptographic operation uses: resolved (aliases allowed), `Enabled`, and of the
+    /// usage the operation needs (InvalidKeyUsageException otherwise).
+    pub(super) fn usable_key(
+        &self,
+        caller: &Caller,
+        key: &str,
+        usage: KeyUsage,
+        operation: &str,
+        access: Access,
+    ) -> Result<&Key, KmsError> {
+        let id = self.resolve(caller, key, true, access, operation)?;
+        let k = self.get(&id)?;
+        if k.state != KeyState::Enabled {
+            return Err(k.state_error());
+        }
+        if k.usage != usage {
+            return Err(KmsError::client(
+                "InvalidKeyUsageException",
+                format!(
+                    "{} key usage is {} which is not valid for {operation}.",
+                    k.arn, k.usage
+                ),
+            ));
+        }
+        Ok(k)
+    }
+
     pub(super) fn encrypt(
         &self,
         caller: &Caller,
@@ -43,18 +70,15 @@ impl Inner {
         context: &BTreeMap<String, String>,
         access: Access,
     ) -> Result<(Vec<u8>, String), KmsError> {
-        let id = self.resolve(caller, key, true, access, "Encrypt")?;
-        let k = self.get(&id)?;
-        if k.state != KeyState::Enabled {
-            return Err(k.state_error());
-        }
+        let k = self.usable_key(caller, key, KeyUsage::EncryptDecrypt, "Encrypt", access)?;
         let current = k
             .current()
             .ok_or_else(|| state_error(&k.arn, KeyState::PendingImport))?;
         let bytes = current
             .bytes
+            .as_deref()
             .ok_or_else(|| state_error(&k.arn, KeyState::PendingImport))?;
-        let blob = crypto::seal(&k.arn, &current.id, &bytes, context, plaintext)?;
+        let blob = crypto::seal(&k.arn, &current.id, aes_key(bytes)?, context, plaintext)?;
         Ok((blob, k.arn.clone()))
     }
 
@@ -92,8 +116,18 @@ impl Inner {
             .iter()
             .find(|m| m.id == header.material_id)
             .ok_or_else(crypto::invalid_ciphertext)?;
-        let bytes = material.bytes.ok_or_else(crypto::invalid_ciphertext)?;
-        let plain = crypto::open(&header, body, &bytes, context)?;
+        let bytes = material
+            .bytes
+            .as_deref()
+            .ok_or_else(crypto::invalid_ciphertext)?;
+        let plain = crypto::open(&header, body, aes_key(bytes)?, context)?;
         Ok((plain, k.arn.clone(), material.id.clone()))
     }
+}
+
+/// The 256-bit AES key of symmetric material.
+fn aes_key(bytes: &[u8]) -> Result<&[u8; 32], KmsError> {
+    bytes
+        .try_into()
+        .map_err(|_| KmsError::server("KMSInternalException", "symmetric material is not 32 bytes"))
 }

@@ -130,6 +130,7 @@ impl Inner {
     ) -> Result<(String, String), KmsError> {
         let k = self.get_mut(key_id)?;
         k.check_importable()?;
+        k.spec.check_material(&request.material)?;
         let computed = crypto::material_id(&k.id, &request.material);
         let import_type = match request.import_type {
             ImportType::Auto if k.materials.is_empty() => ImportType::NewKeyMaterial,
@@ -149,10 +150,14 @@ impl Inner {
                     ));
                 }
                 if k.materials.iter().any(|m| m.id == computed) {
-                    return Err(KmsError::validation(format!(
-                        "The key material (id: {computed}) is already associated with KMS key {}. Import it with ImportType EXISTING_KEY_MATERIAL.",
-                        k.id
-                    )));
+                    return Err(KmsError::client(
+                        "IncorrectKeyMaterialException",
+                        "KMS expected new key material but the key material being imported is already associated with the KMS key.",
+                    ));
+                }
+                if !k.materials.is_empty() && !k.spec.is_symmetric() {
+                    // Only symmetric encryption keys take several materials (rotation).
+                    return Err(not_associated(&k.id));
                 }
                 let state = if k.materials.is_empty() {
                     KeyMaterialState::Current
@@ -173,14 +178,10 @@ impl Inner {
                     KeyMaterialState::PendingRotation
                 };
                 k.materials.push(Material {
-                    id: computed.clone(),
                     description: request.description,
-                    bytes: Some(request.material),
-                    state,
                     expiration: Some(expiration),
                     valid_to: request.valid_to,
-                    rotation_date: None,
-                    rotation_type: None,
+                    ..Material::new(&k.id, request.material, state)
                 });
             }
             ImportType::ExistingKeyMaterial => {
@@ -199,15 +200,7 @@ impl Inner {
                     .materials
                     .iter_mut()
                     .find(|m| m.id == computed)
-                    .ok_or_else(|| {
-                        KmsError::client(
-                            "IncorrectKeyMaterialException",
-                            format!(
-                                "The key material is not associated with KMS key {}. Only key material previously imported into this KMS key can be reimported.",
-                                k.id
-                            ),
-                        )
-                    })?;
+                    .ok_or_else(|| not_associated(&k.id))?;
                 m.bytes = Some(request.material);
                 m.expiration = Some(expiration);
                 m.valid_to = request.valid_to;
@@ -279,4 +272,14 @@ impl Inner {
         self.recompute_deadline();
         Ok((arn, Some(material_id)))
     }
+}
+
+/// IncorrectKeyMaterialException for material that is not the key's.
+fn not_associated(key_id: &str) -> KmsError {
+    KmsError::client(
+        "IncorrectKeyMaterialException",
+        format!(
+            "The key material is not associated with KMS key {key_id}. Only key material previously imported into this KMS key can be reimported."
+        ),
+    )
 }

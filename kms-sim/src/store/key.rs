@@ -6,16 +6,18 @@ use std::time::SystemTime;
 use serde_json::{Map, Value, json};
 
 use crate::clock::epoch_seconds;
+use crate::crypto;
 use crate::error::KmsError;
 use crate::model::{
-    ExpirationModel, ImportState, KeyMaterialState, KeyState, KeyView, MaterialView, Origin,
+    ExpirationModel, ImportState, KeyMaterialState, KeyState, KeyUsage, KeyView, KmsKeySpec,
+    MaterialView, Origin,
 };
 
 #[derive(Debug, Clone)]
 pub(super) struct Material {
     pub(super) id: String,
     pub(super) description: Option<String>,
-    pub(super) bytes: Option<[u8; 32]>,
+    pub(super) bytes: Option<Vec<u8>>,
     pub(super) state: KeyMaterialState,
     pub(super) expiration: Option<ExpirationModel>,
     pub(super) valid_to: Option<SystemTime>,
@@ -24,6 +26,20 @@ pub(super) struct Material {
 }
 
 impl Material {
+    /// Material of `key_id` with these bytes (its ID derived from both), no expiry.
+    pub(super) fn new(key_id: &str, bytes: Vec<u8>, state: KeyMaterialState) -> Self {
+        Material {
+            id: crypto::material_id(key_id, &bytes),
+            description: None,
+            bytes: Some(bytes),
+            state,
+            expiration: None,
+            valid_to: None,
+            rotation_date: None,
+            rotation_type: None,
+        }
+    }
+
     pub(super) fn permanent(&self) -> bool {
         matches!(
             self.state,
@@ -54,6 +70,8 @@ pub(super) struct Key {
     pub(super) account: String,
     pub(super) region: String,
     pub(super) origin: Origin,
+    pub(super) spec: KmsKeySpec,
+    pub(super) usage: KeyUsage,
     pub(super) state: KeyState,
     pub(super) description: String,
     pub(super) creation_date: SystemTime,
@@ -119,6 +137,16 @@ impl Key {
         state_error(&self.arn, self.state)
     }
 
+    /// Rotation exists for symmetric encryption keys only: UnsupportedOperationException (with
+    /// the empty message AWS sends) for the others.
+    pub(super) fn require_symmetric(&self) -> Result<(), KmsError> {
+        if self.spec.is_symmetric() {
+            Ok(())
+        } else {
+            Err(KmsError::client("UnsupportedOperationException", ""))
+        }
+    }
+
     /// The origin and key-state checks of GetParametersForImport and ImportKeyMaterial.
     pub(super) fn check_importable(&self) -> Result<(), KmsError> {
         if self.origin != Origin::External {
@@ -146,25 +174,31 @@ impl Key {
             "CreationDate".into(),
             json!(epoch_seconds(self.creation_date)),
         );
-        if let Some(cur) = self.current() {
+        if let Some(cur) = self.current().filter(|_| self.spec.is_symmetric()) {
             m.insert("CurrentKeyMaterialId".into(), json!(cur.id));
         }
-        m.insert("CustomerMasterKeySpec".into(), json!("SYMMETRIC_DEFAULT"));
+        m.insert("CustomerMasterKeySpec".into(), json!(self.spec.as_str()));
         if let Some(d) = self.deletion_date {
             m.insert("DeletionDate".into(), json!(epoch_seconds(d)));
         }
         m.insert("Description".into(), json!(self.description));
         m.insert("Enabled".into(), json!(self.state == KeyState::Enabled));
-        m.insert("EncryptionAlgorithms".into(), json!(["SYMMETRIC_DEFAULT"]));
+        let encryption = self.spec.encryption_algorithms(self.usage);
+        if !encryption.is_empty() {
+            m.insert("EncryptionAlgorithms".into(), json!(encryption));
+        }
         let (model, valid_to) = self.expiration();
         if let Some(model) = model {
             m.insert("ExpirationModel".into(), json!(model.as_str()));
         }
         m.insert("KeyId".into(), json!(self.id));
         m.insert("KeyManager".into(), json!("CUSTOMER"));
-        m.insert("KeySpec".into(), json!("SYMMETRIC_DEFAULT"));
+        m.insert("KeySpec".into(), json!(self.spec.as_str()));
         m.insert("KeyState".into(), json!(self.state.as_str()));
-        m.insert("KeyUsage".into(), json!("ENCRYPT_DECRYPT"));
+        m.insert("KeyUsage".into(), json!(self.usage.as_str()));
+        if let Some(mac) = self.spec.mac_algorithm() {
+            m.insert("MacAlgorithms".into(), json!([mac]));
+        }
         m.insert("MultiRegion".into(), json!(self.multi_region));
         if self.multi_region {
             m.insert(
@@ -196,6 +230,8 @@ impl Key {
             account: self.account.clone(),
             region: self.region.clone(),
             origin: self.origin,
+            key_spec: self.spec,
+            key_usage: self.usage,
             state: self.state,
             enabled: self.state == KeyState::Enabled,
             description: self.description.clone(),

@@ -6,7 +6,6 @@ use std::time::{Duration, SystemTime};
 use serde_json::{Value, json};
 
 use crate::clock::epoch_seconds;
-use crate::crypto;
 use crate::error::KmsError;
 use crate::model::{KeyMaterialState, KeyState, Origin};
 
@@ -165,17 +164,11 @@ impl Inner {
         let mut materials = Vec::new();
         let state = match request.origin {
             Origin::AwsKms => {
-                let bytes: [u8; 32] = crypto::random_bytes();
-                materials.push(Material {
-                    id: crypto::material_id(&id, &bytes),
-                    description: None,
-                    bytes: Some(bytes),
-                    state: KeyMaterialState::Current,
-                    expiration: None,
-                    valid_to: None,
-                    rotation_date: None,
-                    rotation_type: None,
-                });
+                materials.push(Material::new(
+                    &id,
+                    request.spec.generate_material(),
+                    KeyMaterialState::Current,
+                ));
                 KeyState::Enabled
             }
             Origin::External => KeyState::PendingImport,
@@ -188,6 +181,8 @@ impl Inner {
             account: caller.account.clone(),
             region: caller.region.clone(),
             origin: request.origin,
+            spec: request.spec,
+            usage: request.usage,
             state,
             description: request.description,
             creation_date: now,
@@ -256,6 +251,7 @@ impl Inner {
     ) -> Result<String, KmsError> {
         let id = self.resolve(caller, key, false, access, "RotateKeyOnDemand")?;
         let k = self.get_mut(&id)?;
+        k.require_symmetric()?;
         if k.state != KeyState::Enabled {
             return Err(k.state_error());
         }
@@ -283,17 +279,11 @@ impl Inner {
                     )
                 })?,
             Origin::AwsKms => {
-                let bytes: [u8; 32] = crypto::random_bytes();
-                k.materials.push(Material {
-                    id: crypto::material_id(&k.id, &bytes),
-                    description: None,
-                    bytes: Some(bytes),
-                    state: KeyMaterialState::PendingRotation,
-                    expiration: None,
-                    valid_to: None,
-                    rotation_date: None,
-                    rotation_type: None,
-                });
+                k.materials.push(Material::new(
+                    &k.id,
+                    k.spec.generate_material(),
+                    KeyMaterialState::PendingRotation,
+                ));
                 k.materials.len() - 1
             }
         };

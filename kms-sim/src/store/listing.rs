@@ -191,6 +191,7 @@ impl InnerOps<'_> {
             .inner
             .resolve(caller, key, false, Access::Owner, "ListKeyRotations")?;
         let k = self.inner.get(&id)?;
+        k.require_symmetric()?;
         let start: usize = decode_position("rotations", marker)?;
         let entries: Vec<Value> = k
             .materials

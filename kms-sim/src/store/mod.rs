@@ -12,6 +12,7 @@ mod key;
 mod labels;
 mod lifecycle;
 mod listing;
+mod mac;
 mod resolve;
 mod spec;
 mod state;

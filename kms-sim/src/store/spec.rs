@@ -3,7 +3,7 @@
 
 use std::time::SystemTime;
 
-use crate::model::{ImportType, Origin};
+use crate::model::{ImportType, KeyUsage, KmsKeySpec, Origin};
 
 /// What to create with [`Store::create_key`]. `Default` is an `EXTERNAL` key in the default
 /// account and Region, without tags or aliases.
@@ -23,6 +23,10 @@ pub struct KeySpec {
     pub multi_region: bool,
     /// Aliases to create for the key, `alias/name` (the `alias/` prefix is added if missing).
     pub aliases: Vec<String>,
+    /// `KeySpec` (default `SYMMETRIC_DEFAULT`).
+    pub key_spec: KmsKeySpec,
+    /// `KeyUsage`; `None` = the only (or first) usage the spec allows.
+    pub key_usage: Option<KeyUsage>,
 }
 
 impl Default for KeySpec {
@@ -35,6 +39,8 @@ impl Default for KeySpec {
             tags: Vec::new(),
             multi_region: false,
             aliases: Vec::new(),
+            key_spec: KmsKeySpec::SymmetricDefault,
+            key_usage: None,
         }
     }
 }
@@ -74,6 +80,18 @@ impl KeySpec {
     /// Adds an alias.
     pub fn alias(mut self, alias: &str) -> Self {
         self.aliases.push(alias.to_string());
+        self
+    }
+
+    /// Sets the key spec (`HMAC_256`, ...); the usage follows from it unless set.
+    pub fn key_spec(mut self, spec: KmsKeySpec) -> Self {
+        self.key_spec = spec;
+        self
+    }
+
+    /// Sets the key usage.
+    pub fn key_usage(mut self, usage: KeyUsage) -> Self {
+        self.key_usage = Some(usage);
         self
     }
 
@@ -134,7 +152,7 @@ pub(crate) enum Access {
 
 /// Parameters of one import, after unwrapping.
 pub(crate) struct ImportRequest {
-    pub material: [u8; 32],
+    pub material: Vec<u8>,
     pub valid_to: Option<SystemTime>,
     pub import_type: ImportType,
     pub key_material_id: Option<String>,
@@ -149,4 +167,6 @@ pub(crate) struct CreateKeyRequest {
     pub multi_region: bool,
     pub aliases: Vec<String>,
     pub fixed_id: Option<String>,
+    pub spec: KmsKeySpec,
+    pub usage: KeyUsage,
 }

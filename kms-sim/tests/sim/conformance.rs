@@ -44,7 +44,7 @@ fn recordings() -> &'static Value {
 }
 
 /// One recorded step.
-fn recorded(test: &str, step: &str) -> Value {
+pub(crate) fn recorded(test: &str, step: &str) -> Value {
     recordings()
         .get(test)
         .and_then(|t| t.get("recorded-content"))
@@ -55,12 +55,12 @@ fn recorded(test: &str, step: &str) -> Value {
 
 /// Maps actual identifiers to the recording's placeholders.
 #[derive(Default)]
-struct Norm {
+pub(crate) struct Norm {
     subs: Vec<(String, String)>,
 }
 
 impl Norm {
-    fn map(mut self, actual: &str, placeholder: &str) -> Self {
+    pub(crate) fn map(mut self, actual: &str, placeholder: &str) -> Self {
         self.subs
             .push((actual.to_string(), placeholder.to_string()));
         self.subs.sort_by_key(|s| std::cmp::Reverse(s.0.len()));
@@ -133,7 +133,7 @@ fn same(path: &str, actual: &Value, expected: &Value, errors: &mut Vec<String>) 
 }
 
 /// Asserts that a (normalised) response equals the recorded step.
-fn check(test: &str, step: &str, norm: &Norm, actual: Value) {
+pub(crate) fn check(test: &str, step: &str, norm: &Norm, actual: Value) {
     let expected = strip_metadata(&recorded(test, step));
     let actual = norm.value(&actual);
     let mut errors = Vec::new();
@@ -146,7 +146,13 @@ fn check(test: &str, step: &str, norm: &Norm, actual: Value) {
 }
 
 /// Asserts that an error matches the recorded step (code, message, HTTP status).
-fn check_error(test: &str, step: &str, norm: &Norm, arn: &str, err: (String, String, Option<u16>)) {
+pub(crate) fn check_error(
+    test: &str,
+    step: &str,
+    norm: &Norm,
+    arn: &str,
+    err: (String, String, Option<u16>),
+) {
     let expected = recorded(test, step);
     let code = expected["Error"]["Code"].as_str().unwrap_or_default();
     let message = expected["Error"]["Message"].as_str().unwrap_or_default();
@@ -166,12 +172,12 @@ fn check_error(test: &str, step: &str, norm: &Norm, arn: &str, err: (String, Str
     );
 }
 
-fn ts(present: bool) -> Option<Value> {
+pub(crate) fn ts(present: bool) -> Option<Value> {
     present.then(|| json!("datetime"))
 }
 
 /// KeyMetadata as botocore would render it (the recording's shape), from the SDK's parse.
-fn metadata(m: &KeyMetadata) -> Value {
+pub(crate) fn metadata(m: &KeyMetadata) -> Value {
     let mut o = Map::new();
     let mut put = |k: &str, v: Option<Value>| {
         if let Some(v) = v {
@@ -213,17 +219,39 @@ fn metadata(m: &KeyMetadata) -> Value {
     put("KeySpec", m.key_spec().map(|s| json!(s.as_str())));
     put("KeyState", m.key_state().map(|s| json!(s.as_str())));
     put("KeyUsage", m.key_usage().map(|s| json!(s.as_str())));
+    if !m.mac_algorithms().is_empty() {
+        put(
+            "MacAlgorithms",
+            Some(json!(
+                m.mac_algorithms()
+                    .iter()
+                    .map(|a| a.as_str())
+                    .collect::<Vec<_>>()
+            )),
+        );
+    }
     put("MultiRegion", m.multi_region().map(|b| json!(b)));
     put("Origin", m.origin().map(|s| json!(s.as_str())));
     put(
         "PendingDeletionWindowInDays",
         m.pending_deletion_window_in_days().map(|d| json!(d)),
     );
+    if !m.signing_algorithms().is_empty() {
+        put(
+            "SigningAlgorithms",
+            Some(json!(
+                m.signing_algorithms()
+                    .iter()
+                    .map(|a| a.as_str())
+                    .collect::<Vec<_>>()
+            )),
+        );
+    }
     put("ValidTo", ts(m.valid_to().is_some()));
     Value::Object(o)
 }
 
-async fn describe(kms: &Client, key: &str) -> Value {
+pub(crate) async fn describe(kms: &Client, key: &str) -> Value {
     let out = kms
         .describe_key()
         .key_id(key)
@@ -257,7 +285,7 @@ async fn create_aws_kms(kms: &Client, description: &str) -> KeyMetadata {
 }
 
 /// GetParametersForImport + client-side wrapping: what a key custodian does.
-async fn wrapped(kms: &Client, key: &str, material: &[u8; 32]) -> (Blob, Blob, Value) {
+pub(crate) async fn wrapped(kms: &Client, key: &str, material: &[u8]) -> (Blob, Blob, Value) {
     let params = kms
         .get_parameters_for_import()
         .key_id(key)
@@ -322,7 +350,7 @@ async fn encrypt(kms: &Client, key: &str) -> (Blob, Value) {
     )
 }
 
-async fn setup() -> (KmsSim, Client) {
+pub(crate) async fn setup() -> (KmsSim, Client) {
     let sim = sim().await;
     let kms = client(&sim).await;
     (sim, kms)

@@ -11,49 +11,7 @@ use aws_sdk_kms::types::{AlgorithmSpec, ExpirationModelType, ImportType, Wrappin
 use kms_sim::KeySpec;
 use kms_sim::wrap::wrap_key_material;
 
-use crate::common::{client, err_of, sim};
-
-struct Params {
-    token: Blob,
-    public_key: Vec<u8>,
-}
-
-async fn params(kms: &Client, key: &str, alg: AlgorithmSpec, spec: WrappingKeySpec) -> Params {
-    let out = kms
-        .get_parameters_for_import()
-        .key_id(key)
-        .wrapping_algorithm(alg)
-        .wrapping_key_spec(spec)
-        .send()
-        .await
-        .expect("GetParametersForImport");
-    Params {
-        token: out.import_token().expect("token").clone(),
-        public_key: out.public_key().expect("public key").as_ref().to_vec(),
-    }
-}
-
-async fn import_wrapped(
-    kms: &Client,
-    key: &str,
-    p: &Params,
-    wrapped: Vec<u8>,
-    import_type: Option<ImportType>,
-) -> Result<String, (String, String)> {
-    kms.import_key_material()
-        .key_id(key)
-        .import_token(p.token.clone())
-        .encrypted_key_material(Blob::new(wrapped))
-        .expiration_model(ExpirationModelType::KeyMaterialDoesNotExpire)
-        .set_import_type(import_type)
-        .send()
-        .await
-        .map(|o| o.key_material_id().unwrap_or_default().to_string())
-        .map_err(|e| {
-            let (c, m, _) = err_of(&e);
-            (c, m)
-        })
-}
+use crate::common::{client, err_of, import_wrapped, params, sim};
 
 async fn encrypt(kms: &Client, key: &str, text: &[u8]) -> Blob {
     kms.encrypt()

@@ -1,0 +1,127 @@
+//! Conformance of HMAC (and, as they land, asymmetric) keys: replays the recorded AWS
+//! responses for imports into keys of those specs (see `conformance.rs` for the method).
+
+use aws_sdk_kms::primitives::Blob;
+use aws_sdk_kms::types::{
+    ExpirationModelType, KeySpec as SdkKeySpec, KeyUsageType, MacAlgorithmSpec, OriginType,
+};
+use serde_json::json;
+
+use crate::conformance::{Norm, check, describe, setup, wrapped};
+
+#[tokio::test]
+async fn hmac_key_imports_match_aws() {
+    let (_sim, kms) = setup().await;
+    let specs = [
+        (
+            "HMAC_224",
+            SdkKeySpec::Hmac224,
+            MacAlgorithmSpec::HmacSha224,
+            28,
+        ),
+        (
+            "HMAC_256",
+            SdkKeySpec::Hmac256,
+            MacAlgorithmSpec::HmacSha256,
+            32,
+        ),
+        (
+            "HMAC_384",
+            SdkKeySpec::Hmac384,
+            MacAlgorithmSpec::HmacSha384,
+            48,
+        ),
+        (
+            "HMAC_512",
+            SdkKeySpec::Hmac512,
+            MacAlgorithmSpec::HmacSha512,
+            64,
+        ),
+    ];
+    for (name, spec, alg, len) in specs {
+        let test = format!("test_import_key_hmac_keys[{name}]");
+        // GIVEN an EXTERNAL HMAC key as the recording created it
+        let created = kms
+            .create_key()
+            .key_spec(spec)
+            .key_usage(KeyUsageType::GenerateVerifyMac)
+            .origin(OriginType::External)
+            .description("test import hmac key")
+            .send()
+            .await
+            .expect("CreateKey");
+        let m = created.key_metadata().expect("metadata");
+        let (id, arn) = (m.key_id().to_string(), m.arn().expect("arn").to_string());
+        let norm = Norm::default()
+            .map(
+                &arn,
+                "arn:<partition>:kms:<region>:111111111111:key/<key-id:1>",
+            )
+            .map(&id, "<key-id:1>");
+        // THEN DescribeKey before the import matches
+        check(
+            &test,
+            "describe-key-before-import",
+            &norm,
+            describe(&kms, &id).await,
+        );
+        // WHEN material is imported THEN DescribeKey matches
+        let (token, encrypted, _) = wrapped(&kms, &id, &vec![0x11; len]).await;
+        kms.import_key_material()
+            .key_id(&id)
+            .import_token(token)
+            .encrypted_key_material(encrypted)
+            .expiration_model(ExpirationModelType::KeyMaterialDoesNotExpire)
+            .send()
+            .await
+            .expect("ImportKeyMaterial");
+        check(
+            &test,
+            "describe-key-after-import",
+            &norm,
+            describe(&kms, &id).await,
+        );
+        // AND GenerateMac / VerifyMac answer with the recorded fields
+        let mac = kms
+            .generate_mac()
+            .key_id(&id)
+            .mac_algorithm(alg.clone())
+            .message(Blob::new(b"some important message".to_vec()))
+            .send()
+            .await
+            .expect("GenerateMac");
+        let shape = json!({
+            "KeyId": mac.key_id(),
+            "Mac": mac.mac().map(|_| "<mac>"),
+            "MacAlgorithm": mac.mac_algorithm().map(|a| a.as_str()),
+        });
+        check(&test, "generate-mac-response", &norm, shape);
+        let verified = kms
+            .verify_mac()
+            .key_id(&id)
+            .mac_algorithm(alg)
+            .message(Blob::new(b"some important message".to_vec()))
+            .mac(mac.mac().expect("Mac").clone())
+            .send()
+            .await
+            .expect("VerifyMac");
+        let shape = json!({
+            "KeyId": verified.key_id(),
+            "MacAlgorithm": verified.mac_algorithm().map(|a| a.as_str()),
+            "MacValid": verified.mac_valid(),
+        });
+        check(&test, "verify-mac-response", &norm, shape);
+        // WHEN the material is deleted THEN DescribeKey matches
+        kms.delete_imported_key_material()
+            .key_id(&id)
+            .send()
+            .await
+            .expect("DeleteImportedKeyMaterial");
+        check(
+            &test,
+            "describe-key-after-deleted-import",
+            &norm,
+            describe(&kms, &id).await,
+        );
+    }
+}
