@@ -31,6 +31,16 @@ pub(crate) fn random_bytes<const N: usize>() -> [u8; N] {
     out
 }
 
+/// `len` random bytes.
+pub(crate) fn random_vec(len: usize) -> Vec<u8> {
+    let mut out = vec![0u8; len];
+    for chunk in out.chunks_mut(32) {
+        let block: [u8; 32] = random_bytes();
+        chunk.copy_from_slice(&block[..chunk.len()]);
+    }
+    out
+}
+
 /// A uniformly distributed f64 in [0, 1).
 pub(crate) fn random_unit() -> f64 {
     let b: [u8; 8] = random_bytes();

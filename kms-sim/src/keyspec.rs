@@ -125,9 +125,7 @@ impl KmsKeySpec {
 
     /// Fresh key material for an `AWS_KMS` key of this spec.
     pub(crate) fn generate_material(self) -> Vec<u8> {
-        let bytes: [u8; 64] = crypto::random_bytes();
-        let len = self.hmac_material_len().map_or(32, |(min, _)| min);
-        bytes[..len].to_vec()
+        crypto::random_vec(self.hmac_material_len().map_or(32, |(min, _)| min))
     }
 }
 

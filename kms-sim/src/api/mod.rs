@@ -1,5 +1,6 @@
 //! The KMS JSON 1.1 operations: request parsing and validation as KMS does it, then the store.
 
+mod datakeys;
 mod import;
 mod keys;
 mod labels;
@@ -29,6 +30,7 @@ const FAMILIES: &[&[(&str, Handler)]] = &[
     import::OPERATIONS,
     symmetric::OPERATIONS,
     mac::OPERATIONS,
+    datakeys::OPERATIONS,
 ];
 
 /// Every KMS operation the simulator implements.
@@ -43,13 +45,17 @@ pub const KMS_OPERATIONS: &[&str] = &[
     "DisableKey",
     "EnableKey",
     "Encrypt",
+    "GenerateDataKey",
+    "GenerateDataKeyWithoutPlaintext",
     "GenerateMac",
+    "GenerateRandom",
     "GetParametersForImport",
     "ImportKeyMaterial",
     "ListAliases",
     "ListKeyRotations",
     "ListKeys",
     "ListResourceTags",
+    "ReEncrypt",
     "RotateKeyOnDemand",
     "ScheduleKeyDeletion",
     "TagResource",

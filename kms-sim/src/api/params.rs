@@ -236,18 +236,24 @@ impl<'a> Params<'a> {
             .collect()
     }
 
+    /// `EncryptionContext`.
     pub fn context(&self) -> Result<BTreeMap<String, String>, KmsError> {
-        let Some(v) = self.raw("EncryptionContext") else {
+        self.context_member("EncryptionContext")
+    }
+
+    /// An encryption context member (`EncryptionContext`, `SourceEncryptionContext`, ...).
+    pub fn context_member(&self, name: &str) -> Result<BTreeMap<String, String>, KmsError> {
+        let Some(v) = self.raw(name) else {
             return Ok(BTreeMap::new());
         };
         let obj = v
             .as_object()
-            .ok_or_else(|| serialization("EncryptionContext must be a map"))?;
+            .ok_or_else(|| serialization(format!("{name} must be a map")))?;
         obj.iter()
             .map(|(k, v)| {
                 v.as_str()
                     .map(|s| (k.clone(), s.to_string()))
-                    .ok_or_else(|| serialization("EncryptionContext values must be strings"))
+                    .ok_or_else(|| serialization(format!("{name} values must be strings")))
             })
             .collect()
     }

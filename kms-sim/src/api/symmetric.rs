@@ -17,11 +17,11 @@ fn encrypt(store: &Store, caller: &Caller, p: &Params<'_>) -> Result<Value, KmsE
     let key = p.key_id("KeyId")?;
     let plaintext = p.sized_blob("Plaintext", 4096)?;
     let context = p.context()?;
-    check_symmetric_algorithm(p)?;
-    let (blob, arn) = store.with(|s, _| s.encrypt(caller, key, &plaintext, &context))?;
+    check_symmetric_algorithm(p, "EncryptionAlgorithm")?;
+    let sealed = store.with(|s, _| s.encrypt(caller, key, &plaintext, &context, "Encrypt"))?;
     Ok(json!({
-        "CiphertextBlob": B64.encode(blob),
-        "KeyId": arn,
+        "CiphertextBlob": B64.encode(sealed.blob),
+        "KeyId": sealed.arn,
         "EncryptionAlgorithm": "SYMMETRIC_DEFAULT",
     }))
 }
@@ -30,7 +30,7 @@ fn decrypt(store: &Store, caller: &Caller, p: &Params<'_>) -> Result<Value, KmsE
     let blob = p.sized_blob("CiphertextBlob", 6144)?;
     let context = p.context()?;
     let key = p.opt_str("KeyId")?;
-    check_symmetric_algorithm(p)?;
+    check_symmetric_algorithm(p, "EncryptionAlgorithm")?;
     let (plain, arn, material) = store.with(|s, _| s.decrypt(caller, &blob, &context, key))?;
     Ok(json!({
         "KeyId": arn,
@@ -40,14 +40,16 @@ fn decrypt(store: &Store, caller: &Caller, p: &Params<'_>) -> Result<Value, KmsE
     }))
 }
 
-fn check_symmetric_algorithm(p: &Params<'_>) -> Result<(), KmsError> {
+/// An encryption-algorithm member (`EncryptionAlgorithm`, `SourceEncryptionAlgorithm`, ...) of
+/// a request on a symmetric key: absent or `SYMMETRIC_DEFAULT`.
+pub(super) fn check_symmetric_algorithm(p: &Params<'_>, member: &str) -> Result<(), KmsError> {
     let allowed = [
         "SYMMETRIC_DEFAULT",
         "RSAES_OAEP_SHA_1",
         "RSAES_OAEP_SHA_256",
         "SM2PKE",
     ];
-    match p.opt_enum("EncryptionAlgorithm", &allowed)? {
+    match p.opt_enum(member, &allowed)? {
         None | Some("SYMMETRIC_DEFAULT") => Ok(()),
         Some(other) => Err(KmsError::client(
             "InvalidKeyUsageException",

@@ -303,8 +303,15 @@ impl Store {
     pub fn encrypt(&self, key: &str, plaintext: &[u8]) -> Result<Vec<u8>, KmsError> {
         let inner = self.lock();
         let (caller, _) = self.admin_resolve(&inner, key)?;
-        let (blob, _) = inner.encrypt(&caller, key, plaintext, &BTreeMap::new(), Access::Admin)?;
-        Ok(blob)
+        let sealed = inner.encrypt(
+            &caller,
+            key,
+            plaintext,
+            &BTreeMap::new(),
+            "Encrypt",
+            Access::Admin,
+        )?;
+        Ok(sealed.blob)
     }
 
     /// GenerateMac without HTTP with the key's MAC algorithm (same key-state rules).

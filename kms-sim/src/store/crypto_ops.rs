@@ -11,16 +11,28 @@ use super::resolve::{KeyRef, parse_key_ref};
 use super::spec::{Access, Caller};
 use super::state::{Inner, InnerOps};
 
+/// A ciphertext blob and what made it.
+pub(crate) struct Sealed {
+    /// The blob.
+    pub blob: Vec<u8>,
+    /// The key ARN.
+    pub arn: String,
+    /// The material that encrypted it.
+    pub material_id: String,
+}
+
 impl InnerOps<'_> {
+    /// Encrypt (and the data-key operations, named by `operation` in usage errors).
     pub fn encrypt(
         &mut self,
         caller: &Caller,
         key: &str,
         plaintext: &[u8],
         context: &BTreeMap<String, String>,
-    ) -> Result<(Vec<u8>, String), KmsError> {
+        operation: &str,
+    ) -> Result<Sealed, KmsError> {
         self.inner
-            .encrypt(caller, key, plaintext, context, Access::Read)
+            .encrypt(caller, key, plaintext, context, operation, Access::Read)
     }
 
     pub fn decrypt(
@@ -68,9 +80,10 @@ impl Inner {
         key: &str,
         plaintext: &[u8],
         context: &BTreeMap<String, String>,
+        operation: &str,
         access: Access,
-    ) -> Result<(Vec<u8>, String), KmsError> {
-        let k = self.usable_key(caller, key, KeyUsage::EncryptDecrypt, "Encrypt", access)?;
+    ) -> Result<Sealed, KmsError> {
+        let k = self.usable_key(caller, key, KeyUsage::EncryptDecrypt, operation, access)?;
         let current = k
             .current()
             .ok_or_else(|| state_error(&k.arn, KeyState::PendingImport))?;
@@ -79,7 +92,11 @@ impl Inner {
             .as_deref()
             .ok_or_else(|| state_error(&k.arn, KeyState::PendingImport))?;
         let blob = crypto::seal(&k.arn, &current.id, aes_key(bytes)?, context, plaintext)?;
-        Ok((blob, k.arn.clone()))
+        Ok(Sealed {
+            blob,
+            arn: k.arn.clone(),
+            material_id: current.id.clone(),
+        })
     }
 
     pub(super) fn decrypt(

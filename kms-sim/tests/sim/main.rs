@@ -8,6 +8,7 @@ mod admin;
 mod conformance;
 mod conformance_specs;
 mod crypto_import;
+mod datakeys;
 mod delete_states;
 mod events;
 mod expiry;
