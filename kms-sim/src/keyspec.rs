@@ -13,7 +13,31 @@ pub(crate) const MAC_ALGORITHMS: &[&str] = &[
     "HMAC_SHA_512",
 ];
 
+/// The kind of key material a spec has (it decides the shared quota of cryptographic calls).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum KeyFamily {
+    /// AES-256.
+    Symmetric,
+    /// HMAC.
+    Hmac,
+    /// RSA key pair.
+    Rsa,
+    /// Elliptic-curve key pair.
+    Ecc,
+}
+
 impl KmsKeySpec {
+    /// The spec's family.
+    pub(crate) fn family(self) -> KeyFamily {
+        use KmsKeySpec::*;
+        match self {
+            SymmetricDefault => KeyFamily::Symmetric,
+            Rsa2048 | Rsa3072 | Rsa4096 => KeyFamily::Rsa,
+            EccNistP256 | EccNistP384 | EccNistP521 | EccSecgP256k1 => KeyFamily::Ecc,
+            Hmac224 | Hmac256 | Hmac384 | Hmac512 => KeyFamily::Hmac,
+        }
+    }
+
     /// Whether kms-sim implements keys of this spec.
     pub(crate) fn implemented(self) -> bool {
         !matches!(

@@ -59,7 +59,7 @@ pub use model::{
     ExpirationModel, ImportState, ImportType, KeyMaterialState, KeyState, KeyStateOverride,
     KeyUsage, KeyView, KmsKeySpec, MaterialView, Origin,
 };
-pub use quotas::{AWS_DEFAULT_QUOTAS, Quotas};
+pub use quotas::{AWS_DEFAULT_QUOTAS, CRYPTO_ECC, CRYPTO_RSA, CRYPTO_SYMMETRIC, Quotas};
 pub use seed::{Seed, SeedKey};
 pub use store::{Caller, ImportOptions, KeyInfo, KeySpec, MAX_ON_DEMAND_ROTATIONS, Store};
 

@@ -234,10 +234,14 @@ pub(crate) async fn handle(state: Arc<SimState>, req: Request<Incoming>) -> Resu
     };
     let ck = counter_key.as_deref();
     state.counters.record_call(&operation, ck);
+    let shared_quota = match service {
+        Service::Kms => api::shared_quota(&state.store, &caller, &operation, ck),
+        Service::Events => None,
+    };
 
     let admitted = state
         .throttle
-        .admit(&caller.account, &caller.region, &operation);
+        .admit(&caller.account, &caller.region, &operation, shared_quota);
     let decision = if admitted {
         state.faults.decide(&operation, &keys)
     } else {

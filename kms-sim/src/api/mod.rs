@@ -14,6 +14,8 @@ use serde_json::Value;
 
 use crate::crypto;
 use crate::error::KmsError;
+use crate::keyspec::KeyFamily;
+use crate::quotas::{CRYPTO_ECC, CRYPTO_RSA, CRYPTO_SYMMETRIC};
 use crate::store::{Caller, Store};
 
 use params::Params;
@@ -86,6 +88,37 @@ pub(crate) fn dispatch(
     }
 }
 
+/// The shared quota a cryptographic operation counts against, by the type of the key it uses
+/// (`key`: the resolved key ID, when known); `None` for the other operations.
+pub(crate) fn shared_quota(
+    store: &Store,
+    caller: &Caller,
+    operation: &str,
+    key: Option<&str>,
+) -> Option<&'static str> {
+    const CRYPTOGRAPHIC: &[&str] = &[
+        "Decrypt",
+        "Encrypt",
+        "GenerateDataKey",
+        "GenerateDataKeyWithoutPlaintext",
+        "GenerateMac",
+        "GenerateRandom",
+        "ReEncrypt",
+        "Sign",
+        "Verify",
+        "VerifyMac",
+    ];
+    if !CRYPTOGRAPHIC.contains(&operation) {
+        return None;
+    }
+    let spec = key.and_then(|k| store.with(|s, _| s.key_spec_of(caller, k)));
+    Some(match spec.map(|s| s.family()) {
+        Some(KeyFamily::Rsa) => CRYPTO_RSA,
+        Some(KeyFamily::Ecc) => CRYPTO_ECC,
+        _ => CRYPTO_SYMMETRIC,
+    })
+}
+
 /// The key a request names, for counters and fault matching: the resolved key ID when the
 /// reference resolves, plus the raw identifiers.
 pub(crate) fn keys_named(
@@ -95,7 +128,7 @@ pub(crate) fn keys_named(
     body: &Value,
 ) -> Vec<String> {
     let mut raw: Vec<String> = Vec::new();
-    for field in ["KeyId", "TargetKeyId"] {
+    for field in ["KeyId", "TargetKeyId", "DestinationKeyId"] {
         if let Some(s) = body.get(field).and_then(Value::as_str)
             && !s.is_empty()
         {

@@ -4,6 +4,7 @@
 use serde_json::Value;
 
 use crate::error::KmsError;
+use crate::model::KmsKeySpec;
 
 use super::spec::{Access, Caller};
 use super::state::{Inner, InnerOps};
@@ -195,6 +196,12 @@ impl InnerOps<'_> {
             .inner
             .resolve(caller, key, true, Access::Read, "DescribeKey")?;
         self.inner.describe_by_id(&id)
+    }
+
+    /// The key spec of the key a reference names, if it resolves.
+    pub fn key_spec_of(&self, caller: &Caller, key: &str) -> Option<KmsKeySpec> {
+        let id = self.key_id_of(caller, key)?;
+        self.inner.keys.get(&id).map(|k| k.spec)
     }
 
     pub fn key_id_of(&self, caller: &Caller, key: &str) -> Option<String> {
