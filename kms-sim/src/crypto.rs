@@ -2,6 +2,7 @@
 //! blobs, RSA wrapping keys for GetParametersForImport and unwrapping in ImportKeyMaterial.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
@@ -299,20 +300,47 @@ impl WrappingAlgorithm {
     }
 }
 
-/// An RSA wrapping key pair, generated once per spec and process.
+/// How many wrapping key pairs each spec rotates through: consecutive GetParametersForImport
+/// calls get different key pairs, so a public key only works with its own import token.
+const WRAPPING_POOL: usize = 3;
+
+/// One wrapping key pair of the pool: its spec and slot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct WrappingKeyRef {
+    pub spec: WrappingKeySpec,
+    slot: usize,
+}
+
+impl WrappingKeyRef {
+    /// The next key pair of `spec`'s pool (round robin).
+    pub(crate) fn next(spec: WrappingKeySpec) -> Self {
+        static NEXT: [AtomicUsize; 3] = [
+            AtomicUsize::new(0),
+            AtomicUsize::new(0),
+            AtomicUsize::new(0),
+        ];
+        let slot = NEXT[spec.index()].fetch_add(1, Ordering::Relaxed) % WRAPPING_POOL;
+        WrappingKeyRef { spec, slot }
+    }
+}
+
+/// An RSA wrapping key pair, generated once per pool slot and process.
 pub(crate) struct WrappingKey {
     private: PrivateDecryptingKey,
     /// DER SubjectPublicKeyInfo, as GetParametersForImport returns it.
     pub public_der: Vec<u8>,
 }
 
-static WRAPPING_KEYS: [OnceLock<Result<Arc<WrappingKey>, String>>; 3] =
-    [OnceLock::new(), OnceLock::new(), OnceLock::new()];
+type Slot = OnceLock<Result<Arc<WrappingKey>, String>>;
 
-/// The cached wrapping key for `spec`, generating it on first use (slow for RSA 4096: call it
+static WRAPPING_KEYS: [[Slot; WRAPPING_POOL]; 3] =
+    [const { [const { OnceLock::new() }; WRAPPING_POOL] }; 3];
+
+/// The cached wrapping key pair `which`, generated on first use (slow for RSA 4096: call it
 /// from a blocking context).
-pub(crate) fn wrapping_key(spec: WrappingKeySpec) -> Result<Arc<WrappingKey>, KmsError> {
-    let slot = &WRAPPING_KEYS[spec.index()];
+pub(crate) fn wrapping_key(which: WrappingKeyRef) -> Result<Arc<WrappingKey>, KmsError> {
+    let spec = which.spec;
+    let slot = &WRAPPING_KEYS[spec.index()][which.slot];
     slot.get_or_init(|| {
         let private = PrivateDecryptingKey::generate(spec.key_size())
             .map_err(|_| "RSA key generation failed".to_string())?;

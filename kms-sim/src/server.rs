@@ -145,6 +145,15 @@ impl SimState {
 }
 
 /// The hyper service.
+/// Whether the request says `Content-Type: application/x-amz-json-1.1` (parameters allowed).
+fn is_json_11(req: &Request<Incoming>) -> bool {
+    req.headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/x-amz-json-1.1"))
+}
+
 pub(crate) async fn handle(state: Arc<SimState>, req: Request<Incoming>) -> Result<Resp, Dropped> {
     if req.uri().path().starts_with("/_sim") {
         return Ok(admin(&state, req).await);
@@ -177,6 +186,15 @@ pub(crate) async fn handle(state: Arc<SimState>, req: Request<Incoming>) -> Resu
             ));
         }
     };
+    if !is_json_11(&req) {
+        // What AWS's front end answers a JSON-protocol request of another content type.
+        return Ok(response(
+            404,
+            "application/xml",
+            b"<UnknownOperationException/>".to_vec(),
+            &request_id,
+        ));
+    }
     let caller = state.caller(&req);
     let body = match Limited::new(req.into_body(), MAX_BODY).collect().await {
         Ok(b) => b.to_bytes(),

@@ -5,7 +5,7 @@ use base64::engine::general_purpose::STANDARD as B64;
 use serde_json::{Value, json};
 
 use crate::clock::epoch_seconds;
-use crate::crypto::{self, WrappingAlgorithm, WrappingKeySpec};
+use crate::crypto::{self, WrappingAlgorithm, WrappingKeyRef, WrappingKeySpec};
 use crate::error::KmsError;
 use crate::model::{ExpirationModel, ImportType};
 use crate::store::{Caller, ImportRequest, Store, check_valid_to};
@@ -48,7 +48,7 @@ fn import_key_material(store: &Store, caller: &Caller, p: &Params<'_>) -> Result
             None => ImportType::Auto,
             Some(t) => ImportType::parse(t).unwrap_or(ImportType::Auto),
         };
-    let description = p.opt_str("KeyMaterialDescription")?.map(str::to_string);
+    let description = material_description(p)?;
     let key_material_id = p.key_material_id()?.map(str::to_string);
     let model = match model {
         Some("KEY_MATERIAL_DOES_NOT_EXPIRE") => ExpirationModel::KeyMaterialDoesNotExpire,
@@ -69,8 +69,8 @@ fn import_key_material(store: &Store, caller: &Caller, p: &Params<'_>) -> Result
             (_, Some(t)) => check_valid_to(t, now)?,
             _ => {}
         }
-        let (key_id, spec, algorithm) = s.check_import(caller, key, &token, now)?;
-        let wrapping = crypto::wrapping_key(spec)?;
+        let (key_id, which, algorithm) = s.check_import(caller, key, &token, now)?;
+        let wrapping = crypto::wrapping_key(which)?;
         let material = crypto::unwrap_material(&wrapping, algorithm, &wrapped).map_err(|_| {
             KmsError::client(
                 "InvalidCiphertextException",
@@ -130,17 +130,41 @@ pub(crate) async fn get_parameters_for_import(
         )
     })?;
     let key_id = store.with(|s, _| s.check_import_parameters(caller, key))?;
-    let wrapping = tokio::task::spawn_blocking(move || crypto::wrapping_key(spec))
+    let which = WrappingKeyRef::next(spec);
+    let wrapping = tokio::task::spawn_blocking(move || crypto::wrapping_key(which))
         .await
         .map_err(|_| {
             KmsError::server("KMSInternalException", "wrapping key generation failed")
         })??;
     let (arn, token, valid_to) =
-        store.with(|s, now| s.issue_import_token(&key_id, spec, algorithm, now))?;
+        store.with(|s, now| s.issue_import_token(&key_id, which, algorithm, now))?;
     Ok(json!({
         "KeyId": arn,
         "ImportToken": B64.encode(token),
         "PublicKey": B64.encode(&wrapping.public_der),
         "ParametersValidTo": epoch_seconds(valid_to),
     }))
+}
+
+/// `KeyMaterialDescription`: at most 256 characters of `[a-zA-Z0-9:/_\s.-]`.
+fn material_description(p: &Params<'_>) -> Result<Option<String>, KmsError> {
+    let Some(d) = p.opt_str("KeyMaterialDescription")? else {
+        return Ok(None);
+    };
+    if d.chars().count() > 256 {
+        return Err(KmsError::constraint(
+            d,
+            "keyMaterialDescription",
+            "Member must have length less than or equal to 256",
+        ));
+    }
+    let allowed = |c: char| c.is_ascii_alphanumeric() || c.is_whitespace() || ":/_.-".contains(c);
+    if !d.chars().all(allowed) {
+        return Err(KmsError::constraint(
+            d,
+            "keyMaterialDescription",
+            "Member must satisfy regular expression pattern: ^[a-zA-Z0-9:/_\\s.-]+$",
+        ));
+    }
+    Ok(Some(d.to_string()))
 }

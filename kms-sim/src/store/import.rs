@@ -3,7 +3,7 @@
 use std::time::SystemTime;
 
 use crate::crypto;
-use crate::crypto::{WrappingAlgorithm, WrappingKeySpec};
+use crate::crypto::{WrappingAlgorithm, WrappingKeyRef};
 use crate::error::KmsError;
 use crate::model::{ExpirationModel, ImportType, KeyMaterialState, KeyState, Origin};
 
@@ -45,7 +45,7 @@ impl InnerOps<'_> {
     pub fn issue_import_token(
         &mut self,
         key_id: &str,
-        spec: WrappingKeySpec,
+        wrapping: WrappingKeyRef,
         algorithm: WrappingAlgorithm,
         now: SystemTime,
     ) -> Result<(String, Vec<u8>, SystemTime), KmsError> {
@@ -60,7 +60,7 @@ impl InnerOps<'_> {
             token_bytes.clone(),
             ImportTokenInfo {
                 key_id: key_id.to_string(),
-                spec,
+                wrapping,
                 algorithm,
                 valid_to,
             },
@@ -68,15 +68,15 @@ impl InnerOps<'_> {
         Ok((arn, token_bytes, valid_to))
     }
 
-    /// The checks of ImportKeyMaterial up to the token; returns the token's wrapping spec and
-    /// algorithm and the key ID.
+    /// The checks of ImportKeyMaterial up to the token; returns the key ID and the token's
+    /// wrapping key pair and algorithm.
     pub fn check_import(
         &mut self,
         caller: &Caller,
         key: &str,
         token: &[u8],
         now: SystemTime,
-    ) -> Result<(String, WrappingKeySpec, WrappingAlgorithm), KmsError> {
+    ) -> Result<(String, WrappingKeyRef, WrappingAlgorithm), KmsError> {
         let id = self
             .inner
             .resolve(caller, key, false, Access::Owner, "ImportKeyMaterial")?;
@@ -100,7 +100,7 @@ impl InnerOps<'_> {
                 "The import token has expired. Call GetParametersForImport to get a new one.",
             ));
         }
-        Ok((id, info.spec, info.algorithm))
+        Ok((id, info.wrapping, info.algorithm))
     }
 
     pub fn import(

@@ -6,7 +6,7 @@ use std::time::{Duration, SystemTime};
 
 use serde_json::{Value, json};
 
-use crate::crypto::{WrappingAlgorithm, WrappingKeySpec};
+use crate::crypto::{WrappingAlgorithm, WrappingKeyRef};
 use crate::error::KmsError;
 use crate::model::KeyView;
 
@@ -54,7 +54,7 @@ impl Alias {
 #[derive(Debug, Clone)]
 pub(super) struct ImportTokenInfo {
     pub(super) key_id: String,
-    pub(super) spec: WrappingKeySpec,
+    pub(super) wrapping: WrappingKeyRef,
     pub(super) algorithm: WrappingAlgorithm,
     pub(super) valid_to: SystemTime,
 }

@@ -80,7 +80,10 @@ async fn a_dropped_connection_closes_without_any_response() {
     )
     .await;
     // WHEN ListKeys is called over a raw connection THEN the server closes it without a byte
-    let target = [("X-Amz-Target", "TrentService.ListKeys")];
+    let target = [
+        ("X-Amz-Target", "TrentService.ListKeys"),
+        ("Content-Type", "application/x-amz-json-1.1"),
+    ];
     let r = http(&sim, "POST", "/", &target, "{}").await;
     assert!(r.is_err(), "{r:?}");
     // AND the next call is answered
