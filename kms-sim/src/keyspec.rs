@@ -38,20 +38,6 @@ impl KmsKeySpec {
         }
     }
 
-    /// Whether kms-sim implements keys of this spec.
-    pub(crate) fn implemented(self) -> bool {
-        !matches!(
-            self,
-            KmsKeySpec::Rsa2048
-                | KmsKeySpec::Rsa3072
-                | KmsKeySpec::Rsa4096
-                | KmsKeySpec::EccNistP256
-                | KmsKeySpec::EccNistP384
-                | KmsKeySpec::EccNistP521
-                | KmsKeySpec::EccSecgP256k1
-        )
-    }
-
     /// Whether this is `SYMMETRIC_DEFAULT` (the only spec with several materials, rotation and
     /// `CurrentKeyMaterialId`).
     pub(crate) fn is_symmetric(self) -> bool {
@@ -122,8 +108,24 @@ impl KmsKeySpec {
         }
     }
 
-    /// Checks imported key material against the spec (IncorrectKeyMaterialException).
+    /// Whether keys of this spec are key pairs (RSA, ECC).
+    pub(crate) fn is_asymmetric(self) -> bool {
+        matches!(self.family(), KeyFamily::Rsa | KeyFamily::Ecc)
+    }
+
+    /// Checks imported key material against the spec (IncorrectKeyMaterialException): 32 bytes,
+    /// HMAC sizes, or a PKCS#8 DER private key of the spec's curve / modulus size.
     pub(crate) fn check_material(self, material: &[u8]) -> Result<(), KmsError> {
+        if self.is_asymmetric() {
+            return crypto::check_private_key(self, material).map_err(|why| {
+                KmsError::client(
+                    "IncorrectKeyMaterialException",
+                    format!(
+                        "The key material is not a PKCS#8 private key for key spec {self}: {why}."
+                    ),
+                )
+            });
+        }
         let ok = match self {
             KmsKeySpec::SymmetricDefault => material.len() == 32,
             _ => match self.hmac_material_len() {
@@ -147,9 +149,23 @@ impl KmsKeySpec {
         ))
     }
 
-    /// Fresh key material for an `AWS_KMS` key of this spec.
-    pub(crate) fn generate_material(self) -> Vec<u8> {
-        crypto::random_vec(self.hmac_material_len().map_or(32, |(min, _)| min))
+    /// Fresh key material for an `AWS_KMS` key of this spec (a PKCS#8 key pair for RSA / ECC).
+    pub(crate) fn generate_material(self) -> Result<Vec<u8>, KmsError> {
+        if self.is_asymmetric() {
+            return crypto::generate_key_pair(self);
+        }
+        Ok(crypto::random_vec(
+            self.hmac_material_len().map_or(32, |(min, _)| min),
+        ))
+    }
+
+    /// `SigningAlgorithms` of a key with `usage` (empty unless SIGN_VERIFY).
+    pub(crate) fn signing_algorithms(self, usage: KeyUsage) -> Vec<&'static str> {
+        if usage == KeyUsage::SignVerify {
+            crypto::signing_algorithms(self)
+        } else {
+            Vec::new()
+        }
     }
 }
 
@@ -180,8 +196,16 @@ mod tests {
             }
         }
         // AND generated material has the spec's minimum size
-        assert_eq!(KmsKeySpec::Hmac384.generate_material().len(), 48);
-        assert_eq!(KmsKeySpec::SymmetricDefault.generate_material().len(), 32);
+        assert_eq!(
+            KmsKeySpec::Hmac384.generate_material().map(|m| m.len()),
+            Ok(48)
+        );
+        assert_eq!(
+            KmsKeySpec::SymmetricDefault
+                .generate_material()
+                .map(|m| m.len()),
+            Ok(32)
+        );
     }
 
     #[test]

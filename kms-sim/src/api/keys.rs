@@ -169,12 +169,10 @@ fn key_spec(p: &Params<'_>) -> Result<KmsKeySpec, KmsError> {
         ));
     }
     let name = given.or(legacy).unwrap_or("SYMMETRIC_DEFAULT");
-    KmsKeySpec::parse(name)
-        .filter(|s| s.implemented())
-        .ok_or_else(|| {
-            KmsError::client(
-                "UnsupportedOperationException",
-                format!("kms-sim does not support KeySpec {name}."),
-            )
-        })
+    KmsKeySpec::parse(name).ok_or_else(|| {
+        KmsError::client(
+            "UnsupportedOperationException",
+            format!("kms-sim does not support KeySpec {name}."),
+        )
+    })
 }

@@ -6,6 +6,7 @@ mod keys;
 mod labels;
 mod mac;
 mod params;
+mod signing;
 mod symmetric;
 
 use base64::Engine;
@@ -33,6 +34,7 @@ const FAMILIES: &[&[(&str, Handler)]] = &[
     symmetric::OPERATIONS,
     mac::OPERATIONS,
     datakeys::OPERATIONS,
+    signing::OPERATIONS,
 ];
 
 /// Every KMS operation the simulator implements.
@@ -52,6 +54,7 @@ pub const KMS_OPERATIONS: &[&str] = &[
     "GenerateMac",
     "GenerateRandom",
     "GetParametersForImport",
+    "GetPublicKey",
     "ImportKeyMaterial",
     "ListAliases",
     "ListKeyRotations",
@@ -60,9 +63,11 @@ pub const KMS_OPERATIONS: &[&str] = &[
     "ReEncrypt",
     "RotateKeyOnDemand",
     "ScheduleKeyDeletion",
+    "Sign",
     "TagResource",
     "UntagResource",
     "UpdateAlias",
+    "Verify",
     "VerifyMac",
 ];
 
@@ -105,6 +110,7 @@ pub(crate) fn shared_quota(
         "GenerateRandom",
         "ReEncrypt",
         "Sign",
+        "Verify",
         "Verify",
         "VerifyMac",
     ];

@@ -2,6 +2,7 @@
 //! AES-256-GCM ciphertext blobs (`blob`), RSA wrapping keys for imports (`wrapping`) and key
 //! pairs for signing and RSA encryption (`asymmetric`) in the submodules.
 
+mod asymmetric;
 mod blob;
 mod wrapping;
 
@@ -10,6 +11,10 @@ use aws_lc_rs::hmac;
 
 use crate::error::KmsError;
 
+pub(crate) use asymmetric::{
+    Signed, check_private_key, generate as generate_key_pair, oaep, public_key_der, rsa_decrypt,
+    rsa_encrypt, sign, signing_algorithms, signs_with, verify,
+};
 pub(crate) use blob::{invalid_ciphertext, open, parse_blob, seal};
 pub use wrapping::{WrappingAlgorithm, WrappingKeySpec};
 pub(crate) use wrapping::{WrappingKeyRef, unwrap_material, wrapping_key};

@@ -211,6 +211,10 @@ impl Key {
             );
         }
         m.insert("Origin".into(), json!(self.origin.as_str()));
+        let signing = self.spec.signing_algorithms(self.usage);
+        if !signing.is_empty() {
+            m.insert("SigningAlgorithms".into(), json!(signing));
+        }
         if let Some(days) = self.pending_window_days
             && self.state == KeyState::PendingDeletion
         {

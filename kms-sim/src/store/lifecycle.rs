@@ -166,7 +166,7 @@ impl Inner {
             Origin::AwsKms => {
                 materials.push(Material::new(
                     &id,
-                    request.spec.generate_material(),
+                    request.spec.generate_material()?,
                     KeyMaterialState::Current,
                 ));
                 KeyState::Enabled
@@ -281,7 +281,7 @@ impl Inner {
             Origin::AwsKms => {
                 k.materials.push(Material::new(
                     &k.id,
-                    k.spec.generate_material(),
+                    k.spec.generate_material()?,
                     KeyMaterialState::PendingRotation,
                 ));
                 k.materials.len() - 1

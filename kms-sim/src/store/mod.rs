@@ -5,6 +5,7 @@
 //! calls in here, and tests can call the public [`Store`] methods directly to seed or inspect.
 
 mod admin;
+mod asymmetric;
 mod crypto_ops;
 mod expiry;
 mod import;

@@ -7,6 +7,10 @@ use aws_sdk_kms::types::{
 };
 use serde_json::json;
 
+use aws_lc_rs::signature::{self, EcdsaKeyPair, EcdsaSigningAlgorithm};
+use aws_sdk_kms::types::{AlgorithmSpec, MessageType, SigningAlgorithmSpec};
+
+use crate::common::import_via_sdk;
 use crate::conformance::{Norm, check, describe, setup, wrapped};
 
 #[tokio::test]
@@ -111,6 +115,131 @@ async fn hmac_key_imports_match_aws() {
             "MacValid": verified.mac_valid(),
         });
         check(&test, "verify-mac-response", &norm, shape);
+        // WHEN the material is deleted THEN DescribeKey matches
+        kms.delete_imported_key_material()
+            .key_id(&id)
+            .send()
+            .await
+            .expect("DeleteImportedKeyMaterial");
+        check(
+            &test,
+            "describe-key-after-deleted-import",
+            &norm,
+            describe(&kms, &id).await,
+        );
+    }
+}
+
+#[tokio::test]
+async fn ecc_key_imports_match_aws() {
+    let (_sim, kms) = setup().await;
+    let specs: [(
+        &str,
+        SdkKeySpec,
+        SigningAlgorithmSpec,
+        &'static EcdsaSigningAlgorithm,
+    ); 4] = [
+        (
+            "ECC_NIST_P256",
+            SdkKeySpec::EccNistP256,
+            SigningAlgorithmSpec::EcdsaSha256,
+            &signature::ECDSA_P256_SHA256_ASN1_SIGNING,
+        ),
+        (
+            "ECC_NIST_P384",
+            SdkKeySpec::EccNistP384,
+            SigningAlgorithmSpec::EcdsaSha384,
+            &signature::ECDSA_P384_SHA384_ASN1_SIGNING,
+        ),
+        (
+            "ECC_NIST_P521",
+            SdkKeySpec::EccNistP521,
+            SigningAlgorithmSpec::EcdsaSha512,
+            &signature::ECDSA_P521_SHA512_ASN1_SIGNING,
+        ),
+        (
+            "ECC_SECG_P256K1",
+            SdkKeySpec::EccSecgP256K1,
+            SigningAlgorithmSpec::EcdsaSha256,
+            &signature::ECDSA_P256K1_SHA256_ASN1_SIGNING,
+        ),
+    ];
+    for (name, spec, alg, curve) in specs {
+        let test = format!("test_import_key_ecc_keys[{name}]");
+        // GIVEN an EXTERNAL signing key of the curve, as the recording created it
+        let created = kms
+            .create_key()
+            .key_spec(spec)
+            .key_usage(KeyUsageType::SignVerify)
+            .origin(OriginType::External)
+            .description("test ecc key import")
+            .send()
+            .await
+            .expect("CreateKey");
+        let m = created.key_metadata().expect("metadata");
+        let (id, arn) = (m.key_id().to_string(), m.arn().expect("arn").to_string());
+        let norm = Norm::default()
+            .map(
+                &arn,
+                "arn:<partition>:kms:<region>:111111111111:key/<key-id:1>",
+            )
+            .map(&id, "<key-id:1>");
+        check(
+            &test,
+            "describe-key-before-import",
+            &norm,
+            describe(&kms, &id).await,
+        );
+        // WHEN a PKCS#8 key pair of the curve is imported THEN DescribeKey matches
+        let pair = EcdsaKeyPair::generate(curve).expect("key pair");
+        let pkcs8 = pair.to_pkcs8v1().expect("pkcs8");
+        import_via_sdk(
+            &kms,
+            &id,
+            pkcs8.as_ref(),
+            AlgorithmSpec::RsaAesKeyWrapSha256,
+            None,
+        )
+        .await
+        .expect("import");
+        check(
+            &test,
+            "describe-key-after-import",
+            &norm,
+            describe(&kms, &id).await,
+        );
+        // AND Sign / Verify answer with the recorded fields
+        let signed = kms
+            .sign()
+            .key_id(&id)
+            .message(Blob::new(b"test message 123 !%$@".to_vec()))
+            .message_type(MessageType::Raw)
+            .signing_algorithm(alg.clone())
+            .send()
+            .await
+            .expect("Sign");
+        let shape = json!({
+            "KeyId": signed.key_id(),
+            "Signature": signed.signature().map(|_| "<signature>"),
+            "SigningAlgorithm": signed.signing_algorithm().map(|a| a.as_str()),
+        });
+        check(&test, "sign-result", &norm, shape);
+        let verified = kms
+            .verify()
+            .key_id(&id)
+            .message(Blob::new(b"test message 123 !%$@".to_vec()))
+            .message_type(MessageType::Raw)
+            .signing_algorithm(alg)
+            .signature(signed.signature().expect("Signature").clone())
+            .send()
+            .await
+            .expect("Verify");
+        let shape = json!({
+            "KeyId": verified.key_id(),
+            "SignatureValid": verified.signature_valid(),
+            "SigningAlgorithm": verified.signing_algorithm().map(|a| a.as_str()),
+        });
+        check(&test, "verify-result", &norm, shape);
         // WHEN the material is deleted THEN DescribeKey matches
         kms.delete_imported_key_material()
             .key_id(&id)

@@ -5,6 +5,7 @@ mod common;
 
 mod accounts_paging;
 mod admin;
+mod asymmetric;
 mod conformance;
 mod conformance_specs;
 mod crypto_import;
