@@ -1,5 +1,5 @@
-//! Data keys and randomness: GenerateDataKey, GenerateDataKeyWithoutPlaintext, ReEncrypt,
-//! GenerateRandom.
+//! Data keys and randomness: GenerateDataKey, GenerateDataKeyPair (each +WithoutPlaintext),
+//! ReEncrypt, GenerateRandom.
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
@@ -7,6 +7,7 @@ use serde_json::{Value, json};
 
 use crate::crypto;
 use crate::error::KmsError;
+use crate::model::KmsKeySpec;
 use crate::store::{Caller, Store};
 
 use super::Handler;
@@ -19,6 +20,11 @@ pub(super) const OPERATIONS: &[(&str, Handler)] = &[
     (
         "GenerateDataKeyWithoutPlaintext",
         generate_data_key_without_plaintext,
+    ),
+    ("GenerateDataKeyPair", generate_data_key_pair),
+    (
+        "GenerateDataKeyPairWithoutPlaintext",
+        generate_data_key_pair_without_plaintext,
     ),
     ("ReEncrypt", re_encrypt),
     ("GenerateRandom", generate_random),
@@ -99,6 +105,76 @@ fn generate_data_key_without_plaintext(
     p: &Params<'_>,
 ) -> Result<Value, KmsError> {
     let (_, out) = data_key(store, caller, p, "GenerateDataKeyWithoutPlaintext")?;
+    Ok(out)
+}
+
+/// GenerateDataKeyPair and its WithoutPlaintext twin: a fresh key pair whose PKCS#8 private key
+/// is encrypted under the (symmetric) key; (private key, response).
+fn data_key_pair(
+    store: &Store,
+    caller: &Caller,
+    p: &Params<'_>,
+    operation: &str,
+) -> Result<(Vec<u8>, Value), KmsError> {
+    let key = p.key_id("KeyId")?;
+    let name = p
+        .opt_enum(
+            "KeyPairSpec",
+            &[
+                "RSA_2048",
+                "RSA_3072",
+                "RSA_4096",
+                "ECC_NIST_P256",
+                "ECC_NIST_P384",
+                "ECC_NIST_P521",
+                "ECC_SECG_P256K1",
+                "SM2",
+                "ECC_NIST_EDWARDS25519",
+            ],
+        )?
+        .ok_or_else(|| KmsError::missing("keyPairSpec"))?;
+    let spec = KmsKeySpec::parse(name)
+        .filter(|s| s.is_asymmetric())
+        .ok_or_else(|| {
+            KmsError::client(
+                "UnsupportedOperationException",
+                format!("kms-sim does not support KeyPairSpec {name}."),
+            )
+        })?;
+    let context = p.context()?;
+    refuse_recipient(p)?;
+    let private = crypto::generate_key_pair(spec)?;
+    let public = crypto::public_key_der(spec, &private)?;
+    let sealed = store.with(|s, _| s.encrypt(caller, key, &private, &context, operation))?;
+    if p.dry_run()? {
+        return Err(KmsError::dry_run());
+    }
+    let out = json!({
+        "PrivateKeyCiphertextBlob": B64.encode(sealed.blob),
+        "PublicKey": B64.encode(public),
+        "KeyId": sealed.arn,
+        "KeyPairSpec": name,
+        "KeyMaterialId": sealed.material_id,
+    });
+    Ok((private, out))
+}
+
+fn generate_data_key_pair(
+    store: &Store,
+    caller: &Caller,
+    p: &Params<'_>,
+) -> Result<Value, KmsError> {
+    let (private, mut out) = data_key_pair(store, caller, p, "GenerateDataKeyPair")?;
+    out["PrivateKeyPlaintext"] = json!(B64.encode(private));
+    Ok(out)
+}
+
+fn generate_data_key_pair_without_plaintext(
+    store: &Store,
+    caller: &Caller,
+    p: &Params<'_>,
+) -> Result<Value, KmsError> {
+    let (_, out) = data_key_pair(store, caller, p, "GenerateDataKeyPairWithoutPlaintext")?;
     Ok(out)
 }
 

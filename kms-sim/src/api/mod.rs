@@ -50,6 +50,8 @@ pub const KMS_OPERATIONS: &[&str] = &[
     "EnableKey",
     "Encrypt",
     "GenerateDataKey",
+    "GenerateDataKeyPair",
+    "GenerateDataKeyPairWithoutPlaintext",
     "GenerateDataKeyWithoutPlaintext",
     "GenerateMac",
     "GenerateRandom",

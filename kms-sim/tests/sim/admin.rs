@@ -278,9 +278,15 @@ async fn the_wire_format_is_what_botocore_expects() {
         missing.json()["message"],
         "1 validation error detected: Value null at 'keyId' failed to satisfy constraint: Member must not be null"
     );
-    let unknown = http(&sim, "POST", "/", &headers("TrentService.CreateGrant"), "{}")
-        .await
-        .expect("response");
+    let unknown = http(
+        &sim,
+        "POST",
+        "/",
+        &headers("TrentService.CreateGrant"),
+        "{}",
+    )
+    .await
+    .expect("response");
     assert_eq!(unknown.json()["__type"], "UnknownOperationException");
     sim.shutdown().await;
 }

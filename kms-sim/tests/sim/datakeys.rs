@@ -3,9 +3,11 @@
 
 use std::collections::HashMap;
 
+use aws_lc_rs::encoding::AsDer;
+use aws_lc_rs::signature::{self, EcdsaKeyPair, KeyPair};
 use aws_sdk_kms::Client;
 use aws_sdk_kms::primitives::Blob;
-use aws_sdk_kms::types::{DataKeySpec, KeySpec as SdkKeySpec, KeyUsageType};
+use aws_sdk_kms::types::{DataKeyPairSpec, DataKeySpec, KeySpec as SdkKeySpec, KeyUsageType};
 
 use crate::common::{client, err_of, external_key_with_material, sim};
 
@@ -307,4 +309,53 @@ async fn data_keys_need_an_encryption_key() {
         message,
         format!("{arn} key usage is GENERATE_VERIFY_MAC which is not valid for GenerateDataKey.")
     );
+}
+
+#[tokio::test]
+async fn data_key_pairs_are_real_key_pairs_with_a_sealed_private_key() {
+    // GIVEN an imported symmetric key and a context
+    let sim = sim().await;
+    let kms = client(&sim).await;
+    let (key, material_id) = external_key_with_material(&sim, [9; 32]);
+    let context = ctx(&[("use", "device")]);
+    // WHEN a P-256 data key pair is generated, with and without its plaintext private key
+    let out = kms
+        .generate_data_key_pair()
+        .key_id(&key.arn)
+        .key_pair_spec(DataKeyPairSpec::EccNistP256)
+        .set_encryption_context(Some(context.clone()))
+        .send()
+        .await
+        .expect("GenerateDataKeyPair");
+    let bare = kms
+        .generate_data_key_pair_without_plaintext()
+        .key_id(&key.arn)
+        .key_pair_spec(DataKeyPairSpec::EccNistP256)
+        .send()
+        .await
+        .expect("GenerateDataKeyPairWithoutPlaintext");
+    // THEN the plaintext private key is a PKCS#8 P-256 key whose public key is the one returned
+    let private = out
+        .private_key_plaintext()
+        .expect("private")
+        .as_ref()
+        .to_vec();
+    let pair = EcdsaKeyPair::from_pkcs8(&signature::ECDSA_P256_SHA256_ASN1_SIGNING, &private)
+        .expect("PKCS#8 P-256");
+    let spki = pair.public_key().as_der().expect("spki");
+    assert_eq!(out.public_key().map(|k| k.as_ref()), Some(spki.as_ref()));
+    assert_eq!(out.key_pair_spec(), Some(&DataKeyPairSpec::EccNistP256));
+    assert_eq!(out.key_material_id(), Some(material_id.as_str()));
+    // AND the sealed private key decrypts to it under the same context only
+    let blob = out
+        .private_key_ciphertext_blob()
+        .expect("blob")
+        .as_ref()
+        .to_vec();
+    assert_eq!(decrypt(&kms, &blob, context).await, Ok(private));
+    assert!(decrypt(&kms, &blob, ctx(&[])).await.is_err());
+    assert!(bare.public_key().is_some() && bare.private_key_ciphertext_blob().is_some());
+    // AND a missing KeyPairSpec is a ValidationException
+    let missing = kms.generate_data_key_pair().key_id(&key.arn).send().await;
+    assert_eq!(err_of(&missing.expect_err("spec")).0, "ValidationException");
 }
