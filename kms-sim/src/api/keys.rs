@@ -1,11 +1,11 @@
 //! Key operations: CreateKey, DescribeKey, ListKeys, Enable/DisableKey, Schedule/CancelKeyDeletion,
-//! RotateKeyOnDemand and ListKeyRotations.
+//! RotateKeyOnDemand, ListKeyRotations and ReplicateKey.
 
 use serde_json::{Value, json};
 
 use crate::error::KmsError;
 use crate::model::{KeyUsage, KmsKeySpec, Origin};
-use crate::store::{Caller, CreateKeyRequest, Store};
+use crate::store::{Caller, CreateKeyRequest, ReplicaRequest, Store};
 
 use super::Handler;
 use super::params::Params;
@@ -21,6 +21,7 @@ pub(super) const OPERATIONS: &[(&str, Handler)] = &[
     ("CancelKeyDeletion", cancel_key_deletion),
     ("RotateKeyOnDemand", rotate_key_on_demand),
     ("ListKeyRotations", list_key_rotations),
+    ("ReplicateKey", replicate_key),
 ];
 
 fn describe_key(store: &Store, caller: &Caller, p: &Params<'_>) -> Result<Value, KmsError> {
@@ -175,4 +176,34 @@ fn key_spec(p: &Params<'_>) -> Result<KmsKeySpec, KmsError> {
             format!("kms-sim does not support KeySpec {name}."),
         )
     })
+}
+
+fn replicate_key(store: &Store, caller: &Caller, p: &Params<'_>) -> Result<Value, KmsError> {
+    let key = p.key_id("KeyId")?;
+    let region = p.req_str("ReplicaRegion")?;
+    let shaped = region.len() <= 32 && {
+        let mut parts: Vec<&str> = region.split('-').collect();
+        let number = parts.pop().unwrap_or("");
+        (2..=3).contains(&parts.len())
+            && parts
+                .iter()
+                .all(|s| !s.is_empty() && s.chars().all(|c| c.is_ascii_lowercase()))
+            && !number.is_empty()
+            && number.chars().all(|c| c.is_ascii_digit())
+    };
+    if !shaped {
+        return Err(KmsError::constraint(
+            region,
+            "replicaRegion",
+            "Member must satisfy regular expression pattern: ^([a-z]+-){2,3}\\d+$",
+        ));
+    }
+    let request = ReplicaRequest {
+        region: region.to_string(),
+        description: p.opt_str("Description")?.map(str::to_string),
+        tags: p.tags("Tags")?,
+        policy: p.opt_str("Policy")?.map(str::to_string),
+    };
+    p.opt_bool("BypassPolicyLockoutSafetyCheck")?;
+    store.with(|s, now| s.replicate_key(caller, key, request, now))
 }

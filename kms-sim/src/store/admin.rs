@@ -15,6 +15,7 @@ use crate::model::{KeyState, KeyStateOverride, KeyView};
 use super::import::check_valid_to;
 use super::key::Key;
 use super::labels::normalise_alias;
+use super::replicas::ReplicaRequest;
 use super::resolve::{KeyRef, is_account, parse_key_ref};
 use super::spec::{
     Access, Caller, CreateKeyRequest, ImportOptions, ImportRequest, KeyInfo, KeySpec,
@@ -264,7 +265,28 @@ impl Store {
         let inner = self.lock();
         let mut keys: Vec<&Key> = inner.keys.values().collect();
         keys.sort_by_key(|k| k.seq);
-        keys.iter().filter_map(|k| inner.view(&k.id)).collect()
+        keys.iter().filter_map(|k| inner.view(&k.handle)).collect()
+    }
+
+    /// ReplicateKey without HTTP: a replica of the multi-Region primary `key` in `region`.
+    pub fn replicate(&self, key: &str, region: &str) -> Result<KeyInfo, KmsError> {
+        let now = self.clock.now();
+        let mut inner = self.lock();
+        let (caller, _) = self.admin_resolve(&inner, key)?;
+        let request = ReplicaRequest {
+            region: region.to_string(),
+            description: None,
+            tags: Vec::new(),
+            policy: None,
+        };
+        let handle = inner.replicate(&caller, key, &request, Access::Admin, now)?;
+        let k = inner.get(&handle)?;
+        Ok(KeyInfo {
+            key_id: k.id.clone(),
+            arn: k.arn.clone(),
+            account: k.account.clone(),
+            region: k.region.clone(),
+        })
     }
 
     /// Adds an alias to a key.

@@ -108,21 +108,25 @@ impl Inner {
         access: Access,
     ) -> Result<(Vec<u8>, String, String), KmsError> {
         let (header, body) = crypto::parse_blob(blob)?;
-        let blob_key_id = match parse_key_ref(&header.arn) {
-            Ok(KeyRef::KeyArn { id, .. }) => id,
+        let (blob_key_id, blob_region) = match parse_key_ref(&header.arn) {
+            Ok(KeyRef::KeyArn { id, region, .. }) => (id, region),
             _ => return Err(crypto::invalid_ciphertext()),
         };
         if let Some(requested) = key {
-            let requested_id = self.resolve(caller, requested, true, access, "Decrypt")?;
-            if requested_id != blob_key_id {
+            let requested = self.resolve(caller, requested, true, access, "Decrypt")?;
+            if self.get(&requested)?.id != blob_key_id {
                 return Err(KmsError::client(
                     "IncorrectKeyException",
                     "The key ID in the request does not identify a CMK that can perform this operation.",
                 ));
             }
         }
-        let k = match self.keys.get(&blob_key_id) {
-            Some(k) if k.arn == header.arn => k,
+        // A multi-Region ciphertext decrypts with the related key of the caller's Region.
+        let related = self
+            .find(&blob_key_id, &caller.region)
+            .filter(|k| k.multi_region && k.account == caller.account);
+        let k = match related.or_else(|| self.find(&blob_key_id, &blob_region)) {
+            Some(k) if k.multi_region || k.arn == header.arn => k,
             _ => return Err(KmsError::key_not_found(&header.arn)),
         };
         if k.state != KeyState::Enabled {

@@ -22,7 +22,7 @@ impl Inner {
         for key in self.keys.values_mut() {
             if key.deletion_date.is_some_and(|d| d <= now) && key.state == KeyState::PendingDeletion
             {
-                deleted.push(key.id.clone());
+                deleted.push(key.handle.clone());
                 continue;
             }
             let mut lost_permanent = false;

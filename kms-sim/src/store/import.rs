@@ -5,7 +5,7 @@ use std::time::SystemTime;
 use crate::crypto;
 use crate::crypto::{WrappingAlgorithm, WrappingKeyRef};
 use crate::error::KmsError;
-use crate::model::{ExpirationModel, ImportType, KeyMaterialState, KeyState, Origin};
+use crate::model::{ImportType, KeyMaterialState, KeyState, Origin};
 
 use super::key::{Material, invalid_state};
 use super::spec::{Access, Caller, ImportRequest};
@@ -128,6 +128,9 @@ impl Inner {
         key_id: &str,
         request: ImportRequest,
     ) -> Result<(String, String), KmsError> {
+        if self.get(key_id)?.primary_region.is_some() {
+            return self.import_into_replica(key_id, request);
+        }
         let k = self.get_mut(key_id)?;
         k.check_importable()?;
         k.spec.check_material(&request.material)?;
@@ -137,11 +140,7 @@ impl Inner {
             ImportType::Auto => ImportType::ExistingKeyMaterial,
             t => t,
         };
-        let expiration = if request.valid_to.is_some() {
-            ExpirationModel::KeyMaterialExpires
-        } else {
-            ExpirationModel::KeyMaterialDoesNotExpire
-        };
+        let expiration = Material::expiration_for(request.valid_to);
         match import_type {
             ImportType::NewKeyMaterial | ImportType::Auto => {
                 if request.key_material_id.is_some() {
@@ -201,20 +200,10 @@ impl Inner {
                     .iter_mut()
                     .find(|m| m.id == computed)
                     .ok_or_else(|| not_associated(&k.id))?;
-                m.bytes = Some(request.material);
-                m.expiration = Some(expiration);
-                m.valid_to = request.valid_to;
-                if request.description.is_some() {
-                    m.description = request.description;
-                }
+                m.reimport(request.material, request.valid_to, request.description);
             }
         }
-        if k.state == KeyState::PendingImport
-            && k.has_usable_current()
-            && !k.missing_permanent_material()
-        {
-            k.state = KeyState::Enabled;
-        }
+        k.enable_if_complete();
         let arn = k.arn.clone();
         self.note_deadline(request.valid_to);
         Ok((arn, computed))

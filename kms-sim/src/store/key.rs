@@ -40,6 +40,30 @@ impl Material {
         }
     }
 
+    /// The ExpirationModel of material imported with this `ValidTo`.
+    pub(super) fn expiration_for(valid_to: Option<SystemTime>) -> ExpirationModel {
+        if valid_to.is_some() {
+            ExpirationModel::KeyMaterialExpires
+        } else {
+            ExpirationModel::KeyMaterialDoesNotExpire
+        }
+    }
+
+    /// The same material imported again: its bytes back, its expiry and description renewed.
+    pub(super) fn reimport(
+        &mut self,
+        bytes: Vec<u8>,
+        valid_to: Option<SystemTime>,
+        description: Option<String>,
+    ) {
+        self.bytes = Some(bytes);
+        self.expiration = Some(Self::expiration_for(valid_to));
+        self.valid_to = valid_to;
+        if description.is_some() {
+            self.description = description;
+        }
+    }
+
     pub(super) fn permanent(&self) -> bool {
         matches!(
             self.state,
@@ -65,6 +89,8 @@ impl Material {
 #[derive(Debug, Clone)]
 pub(super) struct Key {
     pub(super) seq: u64,
+    /// The key in the state's map: the key ID, or `<id>@<region>` for a multi-Region replica.
+    pub(super) handle: String,
     pub(super) id: String,
     pub(super) arn: String,
     pub(super) account: String,
@@ -77,6 +103,8 @@ pub(super) struct Key {
     pub(super) creation_date: SystemTime,
     pub(super) tags: BTreeMap<String, String>,
     pub(super) multi_region: bool,
+    /// The primary's Region, for a multi-Region replica.
+    pub(super) primary_region: Option<String>,
     pub(super) materials: Vec<Material>,
     pub(super) on_demand_rotations: u32,
     pub(super) deletion_date: Option<SystemTime>,
@@ -158,6 +186,16 @@ impl Key {
         }
     }
 
+    /// A PendingImport key whose materials are all back becomes Enabled (re-import).
+    pub(super) fn enable_if_complete(&mut self) {
+        if self.state == KeyState::PendingImport
+            && self.has_usable_current()
+            && !self.missing_permanent_material()
+        {
+            self.state = KeyState::Enabled;
+        }
+    }
+
     /// Material of a permanently associated kind was lost: the key-state transition of
     /// DeleteImportedKeyMaterial / DeleteExpiredKeyMaterial.
     pub(super) fn lose_permanent_material(&mut self) {
@@ -166,7 +204,9 @@ impl Key {
         }
     }
 
-    pub(super) fn metadata(&self) -> Value {
+    /// DescribeKey's `KeyMetadata`; `multi_region` is the `MultiRegionConfiguration` of a
+    /// multi-Region key (it needs the other Regions' keys).
+    pub(super) fn metadata(&self, multi_region: Option<Value>) -> Value {
         let mut m = Map::new();
         m.insert("AWSAccountId".into(), json!(self.account));
         m.insert("Arn".into(), json!(self.arn));
@@ -200,15 +240,8 @@ impl Key {
             m.insert("MacAlgorithms".into(), json!([mac]));
         }
         m.insert("MultiRegion".into(), json!(self.multi_region));
-        if self.multi_region {
-            m.insert(
-                "MultiRegionConfiguration".into(),
-                json!({
-                    "MultiRegionKeyType": "PRIMARY",
-                    "PrimaryKey": {"Arn": self.arn, "Region": self.region},
-                    "ReplicaKeys": []
-                }),
-            );
+        if let Some(config) = multi_region {
+            m.insert("MultiRegionConfiguration".into(), config);
         }
         m.insert("Origin".into(), json!(self.origin.as_str()));
         let signing = self.spec.signing_algorithms(self.usage);

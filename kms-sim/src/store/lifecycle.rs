@@ -113,22 +113,7 @@ impl Inner {
         request: CreateKeyRequest,
         now: SystemTime,
     ) -> Result<String, KmsError> {
-        if request.description.chars().count() > 8192 {
-            return Err(KmsError::constraint(
-                "...",
-                "description",
-                "Member must have length less than or equal to 8192",
-            ));
-        }
-        if request.tags.len() > MAX_TAGS {
-            return Err(KmsError::client(
-                "TagException",
-                format!("A KMS key can have at most {MAX_TAGS} tags."),
-            ));
-        }
-        for (k, v) in &request.tags {
-            validate_tag(k, v)?;
-        }
+        check_description_and_tags(&request.description, &request.tags)?;
         for alias in &request.aliases {
             validate_alias_name(alias)?;
             if self.aliases.contains_key(&(
@@ -176,6 +161,7 @@ impl Inner {
         let seq = self.next_seq();
         let key = Key {
             seq,
+            handle: id.clone(),
             id: id.clone(),
             arn,
             account: caller.account.clone(),
@@ -188,6 +174,7 @@ impl Inner {
             creation_date: now,
             tags: request.tags.into_iter().collect(),
             multi_region: request.multi_region,
+            primary_region: None,
             materials,
             on_demand_rotations: 0,
             deletion_date: None,
@@ -315,4 +302,28 @@ impl Inner {
         self.kms_events.push(event);
         Ok(arn)
     }
+}
+
+/// The `Description` and `Tags` checks of CreateKey and ReplicateKey.
+pub(super) fn check_description_and_tags(
+    description: &str,
+    tags: &[(String, String)],
+) -> Result<(), KmsError> {
+    if description.chars().count() > 8192 {
+        return Err(KmsError::constraint(
+            "...",
+            "description",
+            "Member must have length less than or equal to 8192",
+        ));
+    }
+    if tags.len() > MAX_TAGS {
+        return Err(KmsError::client(
+            "TagException",
+            format!("A KMS key can have at most {MAX_TAGS} tags."),
+        ));
+    }
+    for (k, v) in tags {
+        validate_tag(k, v)?;
+    }
+    Ok(())
 }

@@ -143,7 +143,7 @@ impl InnerOps<'_> {
                     "AliasName": a.name,
                     "CreationDate": epoch_seconds(a.creation_date),
                     "LastUpdatedDate": epoch_seconds(a.last_updated),
-                    "TargetKeyId": a.target,
+                    "TargetKeyId": a.target.split('@').next().unwrap_or(&a.target),
                 })
             })
             .collect();

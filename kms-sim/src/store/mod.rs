@@ -14,12 +14,14 @@ mod labels;
 mod lifecycle;
 mod listing;
 mod mac;
+mod replicas;
 mod resolve;
 mod spec;
 mod state;
 
 pub use admin::Store;
 pub(crate) use import::check_valid_to;
+pub(crate) use replicas::ReplicaRequest;
 pub use spec::{Caller, ImportOptions, KeyInfo, KeySpec};
 pub(crate) use spec::{CreateKeyRequest, ImportRequest};
 pub use state::MAX_ON_DEMAND_ROTATIONS;

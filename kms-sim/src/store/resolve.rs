@@ -116,15 +116,16 @@ impl Inner {
         let (id, arn) = match reference {
             KeyRef::Id(id) => {
                 let arn = key_arn(&caller.region, &caller.account, &id);
-                match self.keys.get(&id) {
-                    Some(k)
-                        if access == Access::Admin
-                            || (k.account == caller.account && k.region == caller.region) =>
-                    {
-                        return Ok(id);
-                    }
-                    _ => return Err(KmsError::key_not_found(&arn)),
-                }
+                let here = self
+                    .find(&id, &caller.region)
+                    .filter(|k| k.account == caller.account);
+                let found = match access {
+                    Access::Admin => here.or_else(|| self.keys.get(&id)),
+                    _ => here,
+                };
+                return found
+                    .map(|k| k.handle.clone())
+                    .ok_or_else(|| KmsError::key_not_found(&arn));
             }
             KeyRef::KeyArn {
                 arn,
@@ -168,8 +169,8 @@ impl Inner {
             }
         };
         let (arn, region, account) = arn;
-        let key = match self.keys.get(&id) {
-            Some(k) if k.account == account && k.region == region => k,
+        let key = match self.find(&id, &region) {
+            Some(k) if k.account == account => k,
             _ => {
                 if access == Access::Owner && account != caller.account {
                     return Err(access_denied(caller, operation, &arn));
@@ -186,7 +187,7 @@ impl Inner {
                 return Err(KmsError::key_not_found(&arn));
             }
         }
-        Ok(id)
+        Ok(key.handle.clone())
     }
 }
 
@@ -200,13 +201,19 @@ impl InnerOps<'_> {
 
     /// The key spec of the key a reference names, if it resolves.
     pub fn key_spec_of(&self, caller: &Caller, key: &str) -> Option<KmsKeySpec> {
-        let id = self.key_id_of(caller, key)?;
-        self.inner.keys.get(&id).map(|k| k.spec)
+        let handle = self
+            .inner
+            .resolve(caller, key, true, Access::Admin, "")
+            .ok()?;
+        self.inner.keys.get(&handle).map(|k| k.spec)
     }
 
+    /// The key ID a reference resolves to (for counters and faults).
     pub fn key_id_of(&self, caller: &Caller, key: &str) -> Option<String> {
-        self.inner
+        let handle = self
+            .inner
             .resolve(caller, key, true, Access::Admin, "")
-            .ok()
+            .ok()?;
+        self.inner.keys.get(&handle).map(|k| k.id.clone())
     }
 }

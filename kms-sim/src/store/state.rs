@@ -59,6 +59,11 @@ pub(super) struct ImportTokenInfo {
     pub(super) valid_to: SystemTime,
 }
 
+/// The state's map key of the replica of `id` in `region`.
+pub(super) fn replica_handle(id: &str, region: &str) -> String {
+    format!("{id}@{region}")
+}
+
 /// Mutable access to the state for the wire operations (see `api`).
 pub(crate) struct InnerOps<'a> {
     pub(super) inner: &'a mut Inner,
@@ -82,18 +87,67 @@ impl Inner {
         })
     }
 
+    /// The key `id` in `region`: the key itself, or its multi-Region replica there.
+    pub(super) fn find(&self, id: &str, region: &str) -> Option<&Key> {
+        match self.keys.get(id) {
+            Some(k) if k.region == region => Some(k),
+            _ => self.keys.get(&replica_handle(id, region)),
+        }
+    }
+
+    /// The keys of a multi-Region key `id` (primary first, then replicas in creation order).
+    pub(super) fn multi_region_set(&self, id: &str) -> Vec<&Key> {
+        let mut set: Vec<&Key> = self
+            .keys
+            .values()
+            .filter(|k| k.multi_region && k.id == id)
+            .collect();
+        set.sort_by_key(|k| (k.primary_region.is_some(), k.seq));
+        set
+    }
+
+    /// `MultiRegionConfiguration` of a multi-Region key (`None` for single-Region keys).
+    fn multi_region_configuration(&self, key: &Key) -> Option<Value> {
+        if !key.multi_region {
+            return None;
+        }
+        let set = self.multi_region_set(&key.id);
+        let entry = |k: &Key| json!({"Arn": k.arn, "Region": k.region});
+        let primary = set
+            .iter()
+            .find(|k| k.primary_region.is_none())
+            .map(|k| entry(k));
+        let replicas: Vec<Value> = set
+            .iter()
+            .filter(|k| k.primary_region.is_some())
+            .map(|k| entry(k))
+            .collect();
+        let kind = if key.primary_region.is_some() {
+            "REPLICA"
+        } else {
+            "PRIMARY"
+        };
+        Some(json!({
+            "MultiRegionKeyType": kind,
+            "PrimaryKey": primary,
+            "ReplicaKeys": replicas,
+        }))
+    }
+
     pub(super) fn view(&self, id: &str) -> Option<KeyView> {
         let key = self.keys.get(id)?;
         let aliases = self
             .aliases
             .values()
-            .filter(|a| a.target == key.id)
+            .filter(|a| a.target == key.handle)
             .map(|a| a.name.clone())
             .collect();
         Some(key.view(aliases))
     }
 
     pub(super) fn describe_by_id(&self, id: &str) -> Result<Value, KmsError> {
-        Ok(json!({ "KeyMetadata": self.get(id)?.metadata() }))
+        let key = self.get(id)?;
+        let config = self.multi_region_configuration(key);
+        Ok(json!({ "KeyMetadata": key.metadata(config) }))
     }
 }

@@ -16,4 +16,5 @@ mod expiry;
 mod faults_quotas;
 mod hmac;
 mod materials;
+mod multi_region;
 mod robustness;
