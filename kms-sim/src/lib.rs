@@ -21,6 +21,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod admin_api;
 mod api;
 mod clock;
 mod counters;

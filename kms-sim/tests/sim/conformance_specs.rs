@@ -11,7 +11,7 @@ use aws_lc_rs::signature::{self, EcdsaKeyPair, EcdsaSigningAlgorithm};
 use aws_sdk_kms::types::{AlgorithmSpec, MessageType, SigningAlgorithmSpec};
 
 use crate::common::import_via_sdk;
-use crate::conformance::{Norm, check, describe, setup, wrapped};
+use crate::recorded::{Norm, check, describe, setup, wrapped};
 
 #[tokio::test]
 async fn hmac_key_imports_match_aws() {
