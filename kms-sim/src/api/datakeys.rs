@@ -82,9 +82,7 @@ fn data_key(
     refuse_recipient(p)?;
     let plaintext = crypto::random_vec(len);
     let sealed = store.with(|s, _| s.encrypt(caller, key, &plaintext, &context, operation))?;
-    if p.dry_run()? {
-        return Err(KmsError::dry_run());
-    }
+    p.refuse_dry_run()?;
     let out = json!({
         "CiphertextBlob": B64.encode(sealed.blob),
         "KeyId": sealed.arn,
@@ -146,9 +144,7 @@ fn data_key_pair(
     let private = crypto::generate_key_pair(spec)?;
     let public = crypto::public_key_der(spec, &private)?;
     let sealed = store.with(|s, _| s.encrypt(caller, key, &private, &context, operation))?;
-    if p.dry_run()? {
-        return Err(KmsError::dry_run());
-    }
+    p.refuse_dry_run()?;
     let out = json!({
         "PrivateKeyCiphertextBlob": B64.encode(sealed.blob),
         "PublicKey": B64.encode(public),
@@ -198,9 +194,7 @@ fn re_encrypt(store: &Store, caller: &Caller, p: &Params<'_>) -> Result<Value, K
         )?;
         Ok::<_, KmsError>((sealed, source_arn, source_material))
     })?;
-    if p.dry_run()? {
-        return Err(KmsError::dry_run());
-    }
+    p.refuse_dry_run()?;
     Ok(json!({
         "CiphertextBlob": B64.encode(sealed.blob),
         "SourceKeyId": source_arn,

@@ -28,9 +28,7 @@ fn mac_request<'a>(p: &Params<'a>) -> Result<(&'a str, Vec<u8>, &'a str), KmsErr
 fn generate_mac(store: &Store, caller: &Caller, p: &Params<'_>) -> Result<Value, KmsError> {
     let (key, message, algorithm) = mac_request(p)?;
     let (mac, arn) = store.with(|s, _| s.generate_mac(caller, key, algorithm, &message))?;
-    if p.dry_run()? {
-        return Err(KmsError::dry_run());
-    }
+    p.refuse_dry_run()?;
     Ok(json!({
         "Mac": B64.encode(mac),
         "MacAlgorithm": algorithm,
@@ -42,9 +40,7 @@ fn verify_mac(store: &Store, caller: &Caller, p: &Params<'_>) -> Result<Value, K
     let (key, message, algorithm) = mac_request(p)?;
     let mac = p.sized_blob("Mac", 6144)?;
     let arn = store.with(|s, _| s.verify_mac(caller, key, algorithm, &message, &mac))?;
-    if p.dry_run()? {
-        return Err(KmsError::dry_run());
-    }
+    p.refuse_dry_run()?;
     Ok(json!({
         "KeyId": arn,
         "MacValid": true,

@@ -127,9 +127,12 @@ impl<'a> Params<'a> {
         Ok(blob)
     }
 
-    /// `DryRun`: the request is checked, then answered with DryRunOperationException.
-    pub fn dry_run(&self) -> Result<bool, KmsError> {
-        Ok(self.opt_bool("DryRun")?.unwrap_or(false))
+    /// `DryRun`: called after every check, DryRunOperationException instead of the result.
+    pub fn refuse_dry_run(&self) -> Result<(), KmsError> {
+        if self.opt_bool("DryRun")?.unwrap_or(false) {
+            return Err(KmsError::dry_run());
+        }
+        Ok(())
     }
 
     /// A timestamp: epoch seconds (what the SDKs send) or an ISO 8601 string.

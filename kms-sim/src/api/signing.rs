@@ -63,9 +63,7 @@ fn sign(store: &Store, caller: &Caller, p: &Params<'_>) -> Result<Value, KmsErro
     let (key, message, digest, algorithm) = signing_request(p)?;
     let (signature, arn) =
         store.with(|s, _| s.sign(caller, key, algorithm, signed(&message, digest)))?;
-    if p.dry_run()? {
-        return Err(KmsError::dry_run());
-    }
+    p.refuse_dry_run()?;
     Ok(json!({
         "KeyId": arn,
         "Signature": B64.encode(signature),
@@ -78,9 +76,7 @@ fn verify(store: &Store, caller: &Caller, p: &Params<'_>) -> Result<Value, KmsEr
     let signature = p.sized_blob("Signature", 6144)?;
     let arn = store
         .with(|s, _| s.verify(caller, key, algorithm, signed(&message, digest), &signature))?;
-    if p.dry_run()? {
-        return Err(KmsError::dry_run());
-    }
+    p.refuse_dry_run()?;
     Ok(json!({
         "KeyId": arn,
         "SignatureValid": true,

@@ -20,6 +20,7 @@ fn encrypt(store: &Store, caller: &Caller, p: &Params<'_>) -> Result<Value, KmsE
     let context = p.context()?;
     if let Some(algorithm) = rsa_algorithm(store, caller, Some(key), p)? {
         let (blob, arn) = store.with(|s, _| s.rsa_encrypt(caller, key, algorithm, &plaintext))?;
+        p.refuse_dry_run()?;
         return Ok(json!({
             "CiphertextBlob": B64.encode(blob),
             "KeyId": arn,
@@ -28,6 +29,7 @@ fn encrypt(store: &Store, caller: &Caller, p: &Params<'_>) -> Result<Value, KmsE
     }
     check_symmetric_algorithm(p, "EncryptionAlgorithm")?;
     let sealed = store.with(|s, _| s.encrypt(caller, key, &plaintext, &context, "Encrypt"))?;
+    p.refuse_dry_run()?;
     Ok(json!({
         "CiphertextBlob": B64.encode(sealed.blob),
         "KeyId": sealed.arn,
@@ -41,6 +43,7 @@ fn decrypt(store: &Store, caller: &Caller, p: &Params<'_>) -> Result<Value, KmsE
     let key = p.opt_str("KeyId")?;
     if let (Some(algorithm), Some(key)) = (rsa_algorithm(store, caller, key, p)?, key) {
         let (plain, arn) = store.with(|s, _| s.rsa_decrypt(caller, key, algorithm, &blob))?;
+        p.refuse_dry_run()?;
         return Ok(json!({
             "KeyId": arn,
             "Plaintext": B64.encode(plain),
@@ -49,6 +52,7 @@ fn decrypt(store: &Store, caller: &Caller, p: &Params<'_>) -> Result<Value, KmsE
     }
     check_symmetric_algorithm(p, "EncryptionAlgorithm")?;
     let (plain, arn, material) = store.with(|s, _| s.decrypt(caller, &blob, &context, key))?;
+    p.refuse_dry_run()?;
     Ok(json!({
         "KeyId": arn,
         "Plaintext": B64.encode(plain),

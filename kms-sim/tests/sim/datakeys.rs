@@ -359,3 +359,56 @@ async fn data_key_pairs_are_real_key_pairs_with_a_sealed_private_key() {
     let missing = kms.generate_data_key_pair().key_id(&key.arn).send().await;
     assert_eq!(err_of(&missing.expect_err("spec")).0, "ValidationException");
 }
+
+#[tokio::test]
+async fn dry_runs_check_everything_then_answer_dry_run_operation_exception() {
+    // GIVEN an imported key
+    let sim = sim().await;
+    let kms = client(&sim).await;
+    let (key, _) = external_key_with_material(&sim, [2; 32]);
+    // WHEN Encrypt and GenerateDataKey are dry runs
+    let encrypt = kms
+        .encrypt()
+        .key_id(&key.arn)
+        .plaintext(Blob::new(b"x".to_vec()))
+        .dry_run(true)
+        .send()
+        .await
+        .map(|_| ());
+    let data_key = kms
+        .generate_data_key()
+        .key_id(&key.arn)
+        .number_of_bytes(32)
+        .dry_run(true)
+        .send()
+        .await
+        .map(|_| ());
+    // THEN both answer DryRunOperationException with HTTP 412
+    for result in [
+        encrypt.map_err(|e| err_of(&e)),
+        data_key.map_err(|e| err_of(&e)),
+    ] {
+        let (code, _, status) = result.expect_err("dry run");
+        assert_eq!(
+            (code.as_str(), status),
+            ("DryRunOperationException", Some(412))
+        );
+    }
+    // AND a dry run that would fail answers the failure instead
+    kms.delete_imported_key_material()
+        .key_id(&key.arn)
+        .send()
+        .await
+        .expect("delete");
+    let failing = kms
+        .encrypt()
+        .key_id(&key.arn)
+        .plaintext(Blob::new(b"x".to_vec()))
+        .dry_run(true)
+        .send()
+        .await;
+    assert_eq!(
+        err_of(&failing.expect_err("invalid state")).0,
+        "KMSInvalidStateException"
+    );
+}
