@@ -1,5 +1,5 @@
-//! Conformance of HMAC (and, as they land, asymmetric) keys: replays the recorded AWS
-//! responses for imports into keys of those specs (see `conformance.rs` for the method).
+//! Conformance of HMAC and asymmetric keys: replays the recorded AWS responses for imports into
+//! keys of those specs and for rotating them (see `conformance.rs` for the method).
 
 use aws_sdk_kms::primitives::Blob;
 use aws_sdk_kms::types::{
@@ -10,8 +10,9 @@ use serde_json::json;
 use aws_lc_rs::signature::{self, EcdsaKeyPair, EcdsaSigningAlgorithm};
 use aws_sdk_kms::types::{AlgorithmSpec, MessageType, SigningAlgorithmSpec};
 
+use crate::common::err_of;
 use crate::common::import_via_sdk;
-use crate::recorded::{Norm, check, describe, setup, wrapped};
+use crate::recorded::{Norm, check, check_error, describe, setup, wrapped};
 
 #[tokio::test]
 async fn hmac_key_imports_match_aws() {
@@ -253,4 +254,88 @@ async fn ecc_key_imports_match_aws() {
             describe(&kms, &id).await,
         );
     }
+}
+
+#[tokio::test]
+async fn an_rsa_4096_encryption_key_import_matches_aws() {
+    const T: &str = "test_import_key_rsa_aes_wrap_sha256";
+    let (_sim, kms) = setup().await;
+    // GIVEN an EXTERNAL RSA_4096 encryption key as the recording created it
+    let created = kms
+        .create_key()
+        .key_spec(SdkKeySpec::Rsa4096)
+        .key_usage(KeyUsageType::EncryptDecrypt)
+        .origin(OriginType::External)
+        .description("test-key")
+        .send()
+        .await
+        .expect("CreateKey");
+    let m = created.key_metadata().expect("metadata");
+    let (id, arn) = (m.key_id().to_string(), m.arn().expect("arn").to_string());
+    let norm = Norm::default()
+        .map(
+            &arn,
+            "arn:<partition>:kms:<region>:111111111111:key/<key-id:1>",
+        )
+        .map(&id, "<key-id:1>");
+    check(
+        T,
+        "describe-before-import",
+        &norm,
+        describe(&kms, &id).await,
+    );
+    // WHEN a 4096-bit PKCS#8 key pair is imported with RSA_AES_KEY_WRAP_SHA_256
+    let pair = aws_lc_rs::rsa::KeyPair::generate(aws_lc_rs::rsa::KeySize::Rsa4096).expect("RSA");
+    let pkcs8: aws_lc_rs::encoding::Pkcs8V1Der<'_> =
+        aws_lc_rs::encoding::AsDer::as_der(&pair).expect("PKCS#8");
+    import_via_sdk(
+        &kms,
+        &id,
+        pkcs8.as_ref(),
+        AlgorithmSpec::RsaAesKeyWrapSha256,
+        None,
+    )
+    .await
+    .expect("import");
+    // THEN DescribeKey matches the recording after the import, and after the deletion
+    check(
+        T,
+        "import-key-material-response",
+        &norm,
+        describe(&kms, &id).await,
+    );
+    kms.delete_imported_key_material()
+        .key_id(&id)
+        .send()
+        .await
+        .expect("DeleteImportedKeyMaterial");
+    check(
+        T,
+        "describe-key-after-deleted-import",
+        &norm,
+        describe(&kms, &id).await,
+    );
+}
+
+#[tokio::test]
+async fn rotating_a_non_symmetric_key_matches_aws() {
+    const T: &str = "test_rotate_key_on_demand_raises_error_given_non_symmetric_key";
+    let (_sim, kms) = setup().await;
+    // GIVEN an ECC signing key
+    let created = kms
+        .create_key()
+        .key_spec(SdkKeySpec::EccNistP256)
+        .key_usage(KeyUsageType::SignVerify)
+        .send()
+        .await
+        .expect("CreateKey");
+    let arn = created.key_metadata().and_then(|m| m.arn()).expect("arn");
+    // WHEN it is rotated on demand THEN UnsupportedOperationException with an empty message
+    let e = kms
+        .rotate_key_on_demand()
+        .key_id(arn)
+        .send()
+        .await
+        .expect_err("unsupported");
+    check_error(T, "error-response", &Norm::default(), arn, err_of(&e));
 }
