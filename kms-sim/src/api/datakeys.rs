@@ -91,10 +91,18 @@ fn data_key(
     Ok((plaintext, out))
 }
 
-fn generate_data_key(store: &Store, caller: &Caller, p: &Params<'_>) -> Result<Value, KmsError> {
-    let (plaintext, mut out) = data_key(store, caller, p, "GenerateDataKey")?;
-    out["Plaintext"] = json!(B64.encode(plaintext));
+/// The response with the secret added as `field` (the operations without "WithoutPlaintext").
+fn with_plaintext(
+    made: Result<(Vec<u8>, Value), KmsError>,
+    field: &str,
+) -> Result<Value, KmsError> {
+    let (secret, mut out) = made?;
+    out[field] = json!(B64.encode(secret));
     Ok(out)
+}
+
+fn generate_data_key(store: &Store, caller: &Caller, p: &Params<'_>) -> Result<Value, KmsError> {
+    with_plaintext(data_key(store, caller, p, "GenerateDataKey"), "Plaintext")
 }
 
 fn generate_data_key_without_plaintext(
@@ -102,8 +110,7 @@ fn generate_data_key_without_plaintext(
     caller: &Caller,
     p: &Params<'_>,
 ) -> Result<Value, KmsError> {
-    let (_, out) = data_key(store, caller, p, "GenerateDataKeyWithoutPlaintext")?;
-    Ok(out)
+    data_key(store, caller, p, "GenerateDataKeyWithoutPlaintext").map(|(_, out)| out)
 }
 
 /// GenerateDataKeyPair and its WithoutPlaintext twin: a fresh key pair whose PKCS#8 private key
@@ -160,9 +167,10 @@ fn generate_data_key_pair(
     caller: &Caller,
     p: &Params<'_>,
 ) -> Result<Value, KmsError> {
-    let (private, mut out) = data_key_pair(store, caller, p, "GenerateDataKeyPair")?;
-    out["PrivateKeyPlaintext"] = json!(B64.encode(private));
-    Ok(out)
+    with_plaintext(
+        data_key_pair(store, caller, p, "GenerateDataKeyPair"),
+        "PrivateKeyPlaintext",
+    )
 }
 
 fn generate_data_key_pair_without_plaintext(
@@ -170,8 +178,7 @@ fn generate_data_key_pair_without_plaintext(
     caller: &Caller,
     p: &Params<'_>,
 ) -> Result<Value, KmsError> {
-    let (_, out) = data_key_pair(store, caller, p, "GenerateDataKeyPairWithoutPlaintext")?;
-    Ok(out)
+    data_key_pair(store, caller, p, "GenerateDataKeyPairWithoutPlaintext").map(|(_, out)| out)
 }
 
 fn re_encrypt(store: &Store, caller: &Caller, p: &Params<'_>) -> Result<Value, KmsError> {
