@@ -5,11 +5,18 @@ mod common;
 
 mod accounts_paging;
 mod admin;
+mod asymmetric;
 mod conformance;
+mod conformance_aws_kms;
+mod conformance_specs;
 mod crypto_import;
+mod datakeys;
 mod delete_states;
 mod events;
 mod expiry;
 mod faults_quotas;
+mod hmac;
 mod materials;
+mod multi_region;
+mod recorded;
 mod robustness;
