@@ -9,7 +9,9 @@ mod common;
 use std::time::Duration;
 
 use common::bed::material_for;
-use kms_sim::{ImportOptions, KeyInfo, KeySpec, KeyState, KmsSim, SimConfig};
+use kms_sim::{
+    ImportOptions, KeyInfo, KeySpec, KeyState, KeyUsage, KmsKeySpec, KmsSim, SimConfig,
+};
 use lambda_harness::{FunctionCommand, FunctionProcess, RuntimeApi, RuntimeApiOptions};
 use serde_json::{Value, json};
 
@@ -178,6 +180,12 @@ async fn a_large_request_continues_in_a_fresh_invocation_through_the_invoke_api(
     };
     let api = RuntimeApi::start(options).await.expect("runtime API");
     let keys: Vec<KeyInfo> = (0..20).map(|_| byok(&sim, None)).collect();
+    // AND the continuation key the template creates (continuations are sealed with it)
+    let sealing = sim.store().create_key(
+        KeySpec::aws_kms()
+            .key_spec(KmsKeySpec::Hmac256)
+            .key_usage(KeyUsage::GenerateVerifyMac),
+    );
     let function = FunctionProcess::spawn(
         &api,
         command(
@@ -185,6 +193,7 @@ async fn a_large_request_continues_in_a_fresh_invocation_through_the_invoke_api(
             &[
                 ("MATERIAL_GUARD_DELETE_RATE", "10"),
                 ("MATERIAL_GUARD_DEADLINE_MARGIN_MS", "500"),
+                ("MATERIAL_GUARD_CONTINUATION_KEY", &sealing.arn),
             ],
         ),
     )
