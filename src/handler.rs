@@ -23,6 +23,9 @@ use crate::refusal;
 use crate::response::{GuardError, Summary};
 use crate::seal::{self, Refused, Seal};
 
+/// Time kept back at the end of an invocation for the response (records published until then).
+const RESPONSE_RESERVE: std::time::Duration = std::time::Duration::from_millis(300);
+
 /// The function: long-lived state built once per process.
 pub struct Guard {
     config: Arc<Config>,
@@ -101,10 +104,16 @@ impl Guard {
         let mut rec = Recorder::new(&*self.sink, inv, self.config.scope.mode.as_str());
         rec.dry_run(self.config.dry_run);
         let result = self.invoke(payload, &mut rec).instrument(span).await;
+        // Publishing gets what the margin left, less what the response needs.
+        let by = inv.deadline.latest_start(RESPONSE_RESERVE);
+        let unpublished = self.sink.flush(by).await;
         if let Some(ns) = &self.config.metrics_namespace {
-            metrics::publish(ns, &rec.into_samples(), &self.metrics, &inv.request_id);
+            let samples = rec.into_samples();
+            metrics::publish(ns, &samples, &self.metrics, &inv.request_id);
+            if self.config.audit_event_bus.is_some() {
+                metrics::publish_unpublished(ns, unpublished, &self.metrics, &inv.request_id);
+            }
         }
-        self.sink.flush().await;
         result
     }
 

@@ -9,9 +9,7 @@ mod common;
 use std::time::Duration;
 
 use common::bed::material_for;
-use kms_sim::{
-    ImportOptions, KeyInfo, KeySpec, KeyState, KeyUsage, KmsKeySpec, KmsSim, SimConfig,
-};
+use kms_sim::{ImportOptions, KeyInfo, KeySpec, KeyState, KeyUsage, KmsKeySpec, KmsSim, SimConfig};
 use lambda_harness::{FunctionCommand, FunctionProcess, RuntimeApi, RuntimeApiOptions};
 use serde_json::{Value, json};
 
