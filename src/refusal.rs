@@ -7,6 +7,7 @@ use crate::audit::summary::{self, Member};
 use crate::config::Config;
 use crate::domain::{Action, KeyFacts, Outcome, Provenance};
 use crate::event::Rejected;
+use crate::event::continuation::NOT_AUTHENTIC;
 use crate::response::{GuardError, Summary, error_types};
 use crate::seal::Refused;
 
@@ -41,7 +42,11 @@ pub fn rejected(
         );
         rec.summary(&doc);
     }
-    GuardError::Rejected(r)
+    if r.code == NOT_AUTHENTIC {
+        GuardError::Unauthenticated(r)
+    } else {
+        GuardError::Rejected(r)
+    }
 }
 
 /// A continuation not acted on: one record saying why; a summary only when the

@@ -191,7 +191,7 @@ pub fn unconfigured() -> Refused {
 fn not_authentic(problem: &str) -> Refused {
     Refused::NotAuthentic(Rejection::new(
         "continuation",
-        "ContinuationNotAuthentic",
+        continuation::NOT_AUTHENTIC,
         problem,
     ))
 }

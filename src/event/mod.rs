@@ -147,7 +147,18 @@ fn by_shape(payload: &Value, who: &Identity<'_>) -> Result<Classified, Box<Rejec
                 "a continuation payload has only the `continuation` field",
             )));
         }
-        return direct(continuation::parse_sealed(c).map(Trigger::Sealed));
+        // Whatever fails to be a sealed continuation was not written by the function.
+        return direct(
+            continuation::parse_sealed(c)
+                .map(Trigger::Sealed)
+                .map_err(|r| {
+                    Rejection::new(
+                        r.location,
+                        continuation::NOT_AUTHENTIC,
+                        format!("not a sealed continuation: {} ({})", r.problem, r.code),
+                    )
+                }),
+        );
     }
     if !obj.contains_key("detail-type") && !obj.contains_key("source") {
         // Direct invocation: the payload is the request itself.

@@ -35,6 +35,9 @@ use crate::validate::{Path, Rejection, reject_unknown, type_name};
 
 pub use body::parse;
 
+/// The error code of a continuation the function did not write (or cannot verify as its own).
+pub const NOT_AUTHENTIC: &str = "ContinuationNotAuthentic";
+
 /// Payload format version.
 pub const VERSION: u64 = 2;
 /// Longest chain of continuations for one request.
