@@ -78,7 +78,7 @@ async fn a_hand_written_continuation_is_refused_whatever_it_claims() {
     assert_eq!(b.sim.counters().total_calls(), 0);
     assert_eq!(b.state(&key), KeyState::Enabled);
     // AND no summary speaks for the claimed incident
-    assert!(b.sink.summaries().is_empty());
+    assert!(b.sink.summaries().is_empty(), "{:?}", b.sink.summaries());
 }
 
 #[tokio::test]

@@ -170,13 +170,14 @@ fn by_shape(payload: &Value, who: &Identity<'_>) -> Result<Classified, Box<Rejec
 }
 
 /// The incident id of a rejected revocation request, when it can be read safely (a valid
-/// single-line string); for the rejected record and summary.
+/// single-line string); for the rejected record and summary. Never a continuation's.
 fn readable_incident(payload: &Value) -> Option<String> {
     let request =
         if payload.get("detail-type").and_then(Value::as_str) == Some(DETAIL_TYPE_REVOCATION) {
             payload.get("detail")?
-        } else if let Some(c) = payload.get("continuation") {
-            c
+        } else if payload.get("continuation").is_some() {
+            // Nothing in a continuation is trusted before its MAC is verified.
+            return None;
         } else {
             payload
         };
