@@ -5,7 +5,7 @@
 use crate::audit::Recorder;
 use crate::audit::summary::{self, Member};
 use crate::config::Config;
-use crate::domain::{Action, KeyFacts, Outcome, Provenance};
+use crate::domain::{Action, KeyFacts, KeyResult, Outcome, Provenance};
 use crate::event::Rejected;
 use crate::event::continuation::NOT_AUTHENTIC;
 use crate::response::{GuardError, Summary, error_types};
@@ -26,21 +26,17 @@ pub fn rejected(
     facts.incident_id = rejected.incident_id.clone();
     let result = facts.fail(Outcome::Rejected, r.code, r.to_string());
     rec.record(&result);
-    if rejected.incident_id.is_some() {
-        let summary = Summary::new(
-            &rec.invocation().request_id,
-            Action::Revoke,
-            config.dry_run,
-            rejected.incident_id,
-            &[result],
-        );
-        let doc = summary::document(
-            &member(config, account, rec),
-            &summary,
-            Some(error_types::REJECTED),
+    if let Some(incident) = rejected.incident_id {
+        // Final: a retry is rejected again, so the incident is complete at this member.
+        summarise(
+            config,
+            rec,
+            account,
+            result,
+            incident,
+            error_types::REJECTED,
             true,
         );
-        rec.summary(&doc);
     }
     if r.code == NOT_AUTHENTIC {
         GuardError::Unauthenticated(r)
@@ -76,21 +72,19 @@ pub fn refused(
             facts.incident_id = Some(incident_id.clone());
             let result = facts.fail(Outcome::Rejected, r.code, r.to_string());
             rec.record(&result);
+            // Its keys stay unfinished (complete: false), except for a replay: the original
+            // completed them.
             if r.code != "ContinuationReplayed" {
-                let summary = Summary::new(
-                    &rec.invocation().request_id,
-                    Action::Revoke,
-                    config.dry_run,
-                    Some(incident_id),
-                    &[result],
-                );
-                let doc = summary::document(
-                    &member(config, account, rec),
-                    &summary,
-                    Some(error_types::UNAUTHENTICATED),
+                let unauthenticated = error_types::UNAUTHENTICATED;
+                summarise(
+                    config,
+                    rec,
+                    account,
+                    result,
+                    incident_id,
+                    unauthenticated,
                     false,
                 );
-                rec.summary(&doc);
             }
             GuardError::Unauthenticated(r)
         }
@@ -126,4 +120,30 @@ pub fn member<'a>(config: &'a Config, account: &'a str, rec: &'a Recorder<'_>) -
         region: &config.region,
         trigger: rec.trigger(),
     }
+}
+
+/// The summary of a request refused before any KMS work.
+fn summarise(
+    config: &Config,
+    rec: &Recorder<'_>,
+    account: &str,
+    result: KeyResult,
+    incident: String,
+    error_type: &str,
+    complete: bool,
+) {
+    let summary = Summary::new(
+        &rec.invocation().request_id,
+        Action::Revoke,
+        config.dry_run,
+        Some(incident),
+        &[result],
+    );
+    let doc = summary::document(
+        &member(config, account, rec),
+        &summary,
+        Some(error_type),
+        complete,
+    );
+    rec.summary(&doc);
 }
