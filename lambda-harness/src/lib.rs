@@ -41,12 +41,17 @@
 //! # }
 //! ```
 
-mod api;
+// Layers, bottom up (each uses only the ones below it; see the README's "Source layout"):
+// changes, invocation, options -> sandbox -> server -> runtime_api -> process.
+mod changes;
+mod invocation;
+mod options;
 mod process;
+mod runtime_api;
+mod sandbox;
 mod server;
 
-pub use api::{
-    AsyncInvocation, FunctionError, Invocation, InvocationSource, RuntimeApi, RuntimeApiOptions,
-    error_types,
-};
+pub use invocation::{AsyncInvocation, FunctionError, Invocation, InvocationSource, error_types};
+pub use options::RuntimeApiOptions;
 pub use process::{FunctionCommand, FunctionProcess, OutputStream, PeakRss};
+pub use runtime_api::RuntimeApi;
