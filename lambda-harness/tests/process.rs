@@ -182,6 +182,34 @@ async fn a_killed_runtime_whose_poll_is_still_open_is_not_given_the_next_invocat
 }
 
 #[tokio::test]
+async fn all_output_written_before_the_exit_is_captured_when_the_exit_is_reported() {
+    // GIVEN a process that writes 20,000 lines to stderr, then 20,000 to stdout, and exits with
+    // status 3 at once: at its exit, up to a pipe buffer of each is still unread
+    let api = start_api().await;
+    let function = FunctionProcess::spawn(
+        &api,
+        FunctionCommand::new("sh").args(["-c", "seq 1 20000 >&2; seq 1 20000; exit 3"]),
+    )
+    .expect("spawn sh");
+
+    // WHEN its exit is reported
+    let status = function.wait_exit(PATIENCE).await.expect("it exits");
+
+    // THEN every line of both streams has already been captured, in order
+    assert_eq!(status.code(), Some(3));
+    let expected: Vec<String> = (1..=20_000).map(|n| n.to_string()).collect();
+    let stderr = function.stderr_lines();
+    assert_eq!(stderr.len(), expected.len(), "stderr lines at the exit");
+    assert_eq!(stderr, expected);
+    assert_eq!(function.stdout_lines(), expected);
+    // AND the same holds for what the API reports: the exit fails the next invocation
+    assert_eq!(
+        api.invoke(json!({}), PATIENCE).await.error_type(),
+        Some(error_types::EXIT_ERROR)
+    );
+}
+
+#[tokio::test]
 async fn spawning_a_missing_binary_is_an_error() {
     // GIVEN a harness
     let api = start_api().await;

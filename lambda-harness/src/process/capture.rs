@@ -2,8 +2,8 @@
 //! their EOFs, its exit, its peak RSS readings; and the change counter waiters watch.
 
 use std::process::ExitStatus;
-use std::sync::{Mutex, MutexGuard};
-use std::time::Instant;
+use std::sync::{Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 use crate::changes::Changes;
 
@@ -22,6 +22,8 @@ pub enum OutputStream {
 pub(super) struct ProcInner {
     state: Mutex<ProcState>,
     pub(super) changes: Changes,
+    /// Notified when an output stream reaches EOF (for the reaper, a thread, not a task).
+    output_closed: Condvar,
 }
 
 #[derive(Default)]
@@ -32,6 +34,8 @@ pub(super) struct ProcState {
     pub(super) stderr_eof: bool,
     /// The exit was seen (process is a zombie or reaped): its pid must not be signalled again.
     pub(super) exited: bool,
+    /// Set only once both output streams reached EOF (or the reaper stopped waiting for them):
+    /// whoever sees the exit also sees every line written before it.
     pub(super) status: Option<ExitStatus>,
     pub(super) exited_at: Option<Instant>,
     pub(super) vm_hwm_kib: Option<u64>,
@@ -43,7 +47,43 @@ impl ProcInner {
         ProcInner {
             state: Mutex::new(ProcState::default()),
             changes: Changes::new(),
+            output_closed: Condvar::new(),
         }
+    }
+
+    /// Records one line of `which` output.
+    pub(super) fn push_line(&self, which: OutputStream, line: String) {
+        let mut state = self.lock();
+        if which == OutputStream::Stdout {
+            state.stdout.push(line);
+        } else {
+            state.stderr.push(line);
+        }
+        drop(state);
+        self.changes.bump();
+    }
+
+    /// Records the EOF of `which` output: every line of it has been pushed.
+    pub(super) fn close_stream(&self, which: OutputStream) {
+        let mut state = self.lock();
+        if which == OutputStream::Stdout {
+            state.stdout_eof = true;
+        } else {
+            state.stderr_eof = true;
+        }
+        drop(state);
+        self.output_closed.notify_all();
+        self.changes.bump();
+    }
+
+    /// Blocks until both output streams reached EOF, or `limit` passed; whether they did.
+    pub(super) fn wait_for_output_eof(&self, limit: Duration) -> bool {
+        let state = self.lock();
+        let (_state, waited) = self
+            .output_closed
+            .wait_timeout_while(state, limit, |s| !(s.stdout_eof && s.stderr_eof))
+            .unwrap_or_else(|p| p.into_inner());
+        !waited.timed_out()
     }
 
     pub(super) fn lock(&self) -> MutexGuard<'_, ProcState> {

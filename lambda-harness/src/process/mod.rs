@@ -83,11 +83,11 @@ impl FunctionProcess {
         let started = (|| -> io::Result<()> {
             match child.stdout.take() {
                 Some(out) => spawn_reader(out, OutputStream::Stdout, inner.clone(), echo)?,
-                None => inner.lock().stdout_eof = true,
+                None => inner.close_stream(OutputStream::Stdout),
             }
             match child.stderr.take() {
                 Some(err) => spawn_reader(err, OutputStream::Stderr, inner.clone(), echo)?,
-                None => inner.lock().stderr_eof = true,
+                None => inner.close_stream(OutputStream::Stderr),
             }
             spawn_reaper(pid, serial, inner.clone(), Arc::downgrade(&api.shared))?;
             spawn_rss_poller(pid, inner.clone())
@@ -209,7 +209,9 @@ impl FunctionProcess {
         }
     }
 
-    /// The exit status, once the process has exited and been reaped.
+    /// The exit status, once the process has exited, been reaped, and its output drained (every
+    /// line it wrote is then in [`stdout_lines`](Self::stdout_lines) /
+    /// [`stderr_lines`](Self::stderr_lines)).
     pub fn exit_status(&self) -> Option<ExitStatus> {
         self.inner.lock().status
     }
@@ -222,7 +224,7 @@ impl FunctionProcess {
             .map(|t| t.saturating_duration_since(self.spawned_at))
     }
 
-    /// Waits up to `timeout` for the process to exit.
+    /// Waits up to `timeout` for the process to exit; see [`exit_status`](Self::exit_status).
     pub async fn wait_exit(&self, timeout: Duration) -> Option<ExitStatus> {
         self.inner
             .changes

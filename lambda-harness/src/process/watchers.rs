@@ -14,6 +14,12 @@ use crate::sandbox::Shared;
 /// How often `/proc/<pid>/status` is read for `VmHWM` while the process runs.
 const RSS_POLL_INTERVAL: Duration = Duration::from_millis(10);
 
+/// How long the reaper waits, after the exit, for both output streams to reach EOF before it
+/// reports the exit anyway. The EOF comes as soon as the readers have drained the pipes (at most
+/// a pipe buffer each: milliseconds, even on a loaded machine), unless a process that outlives
+/// the function (one it forked) still holds them open.
+const OUTPUT_DRAIN_LIMIT: Duration = Duration::from_secs(5);
+
 /// Captures `stream` line by line into `inner` until EOF.
 pub(super) fn spawn_reader(
     stream: impl Read + Send + 'static,
@@ -43,32 +49,19 @@ pub(super) fn spawn_reader(
                         if echo {
                             eprintln!("[{name}] {line}");
                         }
-                        let mut state = inner.lock();
-                        if which == OutputStream::Stdout {
-                            state.stdout.push(line);
-                        } else {
-                            state.stderr.push(line);
-                        }
-                        drop(state);
-                        inner.changes.bump();
+                        inner.push_line(which, line);
                     }
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                     Err(_) => break,
                 }
             }
-            let mut state = inner.lock();
-            if which == OutputStream::Stdout {
-                state.stdout_eof = true;
-            } else {
-                state.stderr_eof = true;
-            }
-            drop(state);
-            inner.changes.bump();
+            inner.close_stream(which);
         })
         .map(|_| ())
 }
 
-/// Waits for the exit of `pid`, reaps it and reports it to `inner` and to the API.
+/// Waits for the exit of `pid`, reaps it, waits for its output to be drained, and reports the
+/// exit to `inner` and to the API.
 pub(super) fn spawn_reaper(
     pid: u32,
     serial: u64,
@@ -91,20 +84,23 @@ pub(super) fn spawn_reaper(
             }
             inner.lock().exited = true;
             // 2. Reap it, with its resource usage (ru_maxrss).
-            let exit = match reap(raw_pid) {
+            let reaped = reap(raw_pid);
+            let exited_at = Instant::now();
+            // 3. Let the readers drain what it wrote before exiting: once the exit is reported,
+            //    its output is complete.
+            inner.wait_for_output_eof(OUTPUT_DRAIN_LIMIT);
+            let mut state = inner.lock();
+            state.exited_at = Some(exited_at);
+            let exit = match reaped {
                 Some((status, usage)) => {
-                    let mut state = inner.lock();
                     state.status = Some(status);
                     // Linux reports ru_maxrss in KiB.
                     state.ru_maxrss_kib = u64::try_from(usage.ru_maxrss).ok();
-                    state.exited_at = Some(Instant::now());
                     describe_exit(status)
                 }
-                None => {
-                    inner.lock().exited_at = Some(Instant::now());
-                    "exit status unknown (the process was reaped elsewhere)".to_owned()
-                }
+                None => "exit status unknown (the process was reaped elsewhere)".to_owned(),
             };
+            drop(state);
             inner.changes.bump();
             if let Some(shared) = api.upgrade() {
                 shared.process_exited(serial, exit);
