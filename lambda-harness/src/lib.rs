@@ -17,7 +17,8 @@
 //!   stderr line by line, measures the cold start (first `/next` minus spawn) and the peak RSS
 //!   (`VmHWM` polled from `/proc/<pid>/status`, and `ru_maxrss` from `wait4` at exit), and kills
 //!   the process (group) on drop.
-//! * The `lambda-harness` binary: `lambda-harness run --event e.json -- ./bootstrap` for use by hand.
+//! * The `lambda-harness` binary, for use by hand:
+//!   `lambda-harness run --event events/direct-invocation.json -- target/release/kms-material-guard`.
 //!
 //! ```no_run
 //! use std::time::Duration;

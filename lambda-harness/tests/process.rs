@@ -399,3 +399,77 @@ async fn cli_without_events_measures_the_cold_start_in_text() {
         .expect("run lambda-harness");
     assert_eq!(usage.status.code(), Some(2));
 }
+
+#[tokio::test]
+async fn cli_help_prints_usage_and_runs_nothing() {
+    // GIVEN command lines asking for help in every place it can be asked, some with a command
+    // after `--` that would leave a marker file if it ran
+    let dir = std::env::temp_dir().join(format!("lambda-harness-help-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let marker = dir.join("ran");
+    let touch = format!("touch {}", marker.display());
+    let asks: Vec<Vec<&str>> = vec![
+        vec!["--help"],
+        vec!["-h"],
+        vec!["help"],
+        vec!["run", "--help"],
+        vec!["run", "--handler", "--help", "--", "sh", "-c", &touch],
+        vec![
+            "run",
+            "--event",
+            "missing.json",
+            "-h",
+            "--",
+            "sh",
+            "-c",
+            &touch,
+        ],
+    ];
+    for ask in asks {
+        // WHEN the binary runs with it
+        let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_lambda-harness"))
+            .args(&ask)
+            .output()
+            .await
+            .expect("run lambda-harness");
+
+        // THEN it prints the usage on stdout, succeeds, and starts nothing
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(stdout.contains("USAGE:"), "{ask:?}: {stdout}");
+        assert_eq!(output.status.code(), Some(0), "{ask:?}");
+        assert!(!marker.exists(), "{ask:?} ran the command");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn cli_help_names_files_that_exist() {
+    // GIVEN the usage text
+    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_lambda-harness"))
+        .arg("--help")
+        .output()
+        .await
+        .expect("run lambda-harness");
+    let usage = String::from_utf8_lossy(&output.stdout);
+
+    // WHEN the repository files it names are looked up from the repository root (build outputs
+    // under target/ excepted)
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("the workspace root");
+    let named: Vec<&str> = usage
+        .split_whitespace()
+        .map(|w| w.trim_matches(|c: char| "`'\"(),;\\".contains(c)))
+        .filter(|w| w.contains('/') && !w.starts_with("target/"))
+        .filter(|w| w.ends_with(".json") || w.ends_with(".py") || w.ends_with(".rs"))
+        .collect();
+
+    // THEN there are some, and every one exists
+    assert!(named.len() >= 2, "{named:?}");
+    for path in named {
+        assert!(
+            root.join(path).is_file(),
+            "the help names {path}, which does not exist"
+        );
+    }
+}
