@@ -17,7 +17,7 @@ use std::time::Instant;
 use app::EnvelopeApp;
 use aws_sdk_kms::Client;
 use aws_sdk_kms::primitives::Blob;
-use custodian::{Seeded, aws_managed, byok, import};
+use custodian::{aws_managed, byok, import};
 use kms_material_guard::audit::{AuditRecord, AuditSink};
 use kms_material_guard::{Config, Guard, Invocation, MemorySink, StdoutSink};
 use kms_sim::{KmsSim, SimConfig};
