@@ -81,7 +81,11 @@ fn every_recording_the_conformance_table_cites_exists_and_is_replayed() {
         let cited = cited_recordings(&r[3]);
         // THEN a row claiming "recorded" names at least one recording
         if r[3].starts_with("recorded") {
-            assert!(!cited.is_empty(), "{}: recorded, but which recording?", r[0]);
+            assert!(
+                !cited.is_empty(),
+                "{}: recorded, but which recording?",
+                r[0]
+            );
         }
         for name in cited {
             // AND each named recording is in the data file
