@@ -5,9 +5,11 @@
 
 mod common;
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use aws_sdk_kms::Client;
+use aws_sdk_kms::error::ProvideErrorMetadata;
 use aws_sdk_kms::primitives::Blob;
 use common::bed::{SCOPE, sdk_config};
 use common::{ACCOUNT, REGION};
@@ -63,21 +65,16 @@ impl RegionalGuard {
 
     /// Decrypts as an application in this Region: the plaintext, or the KMS error code.
     async fn decrypt(&self, blob: &[u8]) -> Result<Vec<u8>, String> {
-        self.app
+        let sent = self
+            .app
             .decrypt()
             .ciphertext_blob(Blob::new(blob.to_vec()))
             .send()
-            .await
-            .map(|o| {
-                o.plaintext()
-                    .map(|p| p.as_ref().to_vec())
-                    .unwrap_or_default()
-            })
-            .map_err(|e| {
-                aws_sdk_kms::error::ProvideErrorMetadata::code(&e)
-                    .unwrap_or("no code")
-                    .to_string()
-            })
+            .await;
+        match sent {
+            Ok(out) => Ok(out.plaintext.map(Blob::into_inner).unwrap_or_default()),
+            Err(e) => Err(e.code().unwrap_or("no code").to_string()),
+        }
     }
 }
 
@@ -129,11 +126,12 @@ fn state(sim: &KmsSim, key: &KeyInfo) -> KeyState {
     sim.store().describe(&key.arn).expect("key exists").state
 }
 
-fn outcome_of(records: &[AuditRecord], key: &KeyInfo) -> Option<Outcome> {
+/// Each record's outcome by the key ARN it is about.
+fn outcomes(records: &[AuditRecord]) -> BTreeMap<&str, Outcome> {
     records
         .iter()
-        .find(|r| r.key_arn.as_deref() == Some(key.arn.as_str()))
-        .map(|r| r.outcome)
+        .filter_map(|r| Some((r.key_arn.as_deref()?, r.outcome)))
+        .collect()
 }
 
 #[tokio::test]
@@ -151,7 +149,10 @@ async fn revoking_an_mrk_key_in_one_region_leaves_its_replica_usable() {
         .handle(&json!({"keys": [primary.key_id], "reason": "mrk drill", "incidentId": "INC-MRK"}))
         .await;
     // THEN the us-east-1 copy is revoked: its material deleted once, PendingImport
-    assert_eq!(outcome_of(&records, &primary), Some(Outcome::Revoked));
+    assert_eq!(
+        outcomes(&records).get(primary.arn.as_str()).copied(),
+        Some(Outcome::Revoked)
+    );
     assert_eq!(state(&sim, &primary), KeyState::PendingImport);
     assert_eq!(sim.counters().successes("DeleteImportedKeyMaterial"), 1);
     assert_eq!(
@@ -166,7 +167,7 @@ async fn revoking_an_mrk_key_in_one_region_leaves_its_replica_usable() {
         .handle(&json!({"keys": [primary.arn], "reason": "mrk drill", "incidentId": "INC-MRK"}))
         .await;
     assert_eq!(
-        outcome_of(&records, &primary),
+        outcomes(&records).get(primary.arn.as_str()).copied(),
         Some(Outcome::RefusedOtherRegion)
     );
     assert_eq!(state(&sim, &replica), KeyState::Enabled);
@@ -227,12 +228,12 @@ async fn an_organization_request_across_regions_revokes_every_replica() {
         let eu_records = eu.handle(&request).await;
         // THEN each function revoked its own Region's copy, and only that
         assert_eq!(
-            outcome_of(&us_records, &primary),
+            outcomes(&us_records).get(primary.arn.as_str()).copied(),
             Some(Outcome::Revoked),
             "{selector}"
         );
         assert_eq!(
-            outcome_of(&eu_records, &replica),
+            outcomes(&eu_records).get(replica.arn.as_str()).copied(),
             Some(Outcome::Revoked),
             "{selector}"
         );
