@@ -71,6 +71,13 @@ impl KeySpec {
         self
     }
 
+    /// Makes the key a multi-Region primary key (`mrk-` key ID); replicate it with
+    /// [`Store::replicate`](crate::Store::replicate).
+    pub fn multi_region(mut self) -> Self {
+        self.multi_region = true;
+        self
+    }
+
     /// Adds a tag.
     pub fn tag(mut self, key: &str, value: &str) -> Self {
         self.tags.push((key.to_string(), value.to_string()));

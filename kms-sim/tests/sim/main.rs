@@ -18,5 +18,6 @@ mod faults_quotas;
 mod hmac;
 mod materials;
 mod multi_region;
+mod readme_tables;
 mod recorded;
 mod robustness;
