@@ -373,12 +373,87 @@ mod tests {
                 "[{\"findingType\": 3}]",
             ),
             ("MATERIAL_GUARD_AUDIT_EVENT_BUS", "two words"),
+            ("MATERIAL_GUARD_CONTINUATION_KEY", "my-key"),
+            (
+                "MATERIAL_GUARD_SECURITYHUB_ACTION_ARN",
+                "arn:aws:iam::1:role/x",
+            ),
+            ("MATERIAL_GUARD_SECURITYHUB_PRODUCT_ARNS", "product/aws/*"),
+            ("MATERIAL_GUARD_DEADLINE_MARGIN_MS", "999999"),
         ] {
             let err = from(&[("AWS_REGION", "us-east-1"), (name, value)]).unwrap_err();
             assert!(err.to_string().contains(name), "{name}={value}: {err}");
         }
         let err = from(&[("AWS_REGION", "not a region")]).unwrap_err();
         assert!(err.to_string().contains("AWS_REGION"));
+    }
+
+    #[test]
+    fn a_local_kms_never_continues_through_real_lambda() {
+        // GIVEN cargo lambda watch's environment: a function name and a local KMS endpoint
+        let local = [
+            ("AWS_REGION", "us-east-1"),
+            ("AWS_LAMBDA_FUNCTION_NAME", "kms-material-guard"),
+            ("AWS_ENDPOINT_URL_KMS", "http://127.0.0.1:4599"),
+        ];
+        // WHEN the configuration is read
+        let c = from(&local).expect("valid");
+        // THEN no continuation would call the real Lambda service
+        assert_eq!(c.continuation_function, None);
+        // AND in Lambda (no endpoint override) the function continues in itself
+        let c = from(&local[..2]).expect("valid");
+        assert_eq!(
+            c.continuation_function.as_deref(),
+            Some("kms-material-guard")
+        );
+        // AND a local Lambda endpoint (the test harness) or an explicit choice keeps it
+        let mut harness = local.to_vec();
+        harness.push(("AWS_ENDPOINT_URL_LAMBDA", "http://localhost:9101"));
+        assert!(
+            from(&harness)
+                .expect("valid")
+                .continuation_function
+                .is_some()
+        );
+        let mut explicit = local.to_vec();
+        explicit.push(("MATERIAL_GUARD_CONTINUATION_FUNCTION", "guard-2"));
+        assert_eq!(
+            from(&explicit)
+                .expect("valid")
+                .continuation_function
+                .as_deref(),
+            Some("guard-2")
+        );
+    }
+
+    #[test]
+    fn the_fallback_timeout_comes_from_the_variable_the_emulator_or_the_default() {
+        let region = ("AWS_REGION", "us-east-1");
+        assert_eq!(
+            from(&[region]).expect("valid").fallback_timeout,
+            DEFAULT_FALLBACK_TIMEOUT
+        );
+        assert_eq!(
+            from(&[region, ("AWS_LAMBDA_FUNCTION_TIMEOUT", "30")])
+                .expect("valid")
+                .fallback_timeout,
+            Duration::from_secs(30)
+        );
+        assert_eq!(
+            from(&[
+                region,
+                ("AWS_LAMBDA_FUNCTION_TIMEOUT", "30"),
+                ("MATERIAL_GUARD_FALLBACK_TIMEOUT_SECONDS", "120"),
+            ])
+            .expect("valid")
+            .fallback_timeout,
+            Duration::from_secs(120)
+        );
+        let err = from(&[region, ("MATERIAL_GUARD_FALLBACK_TIMEOUT_SECONDS", "0")]).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("MATERIAL_GUARD_FALLBACK_TIMEOUT_SECONDS")
+        );
     }
 
     #[test]
