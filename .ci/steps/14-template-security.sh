@@ -6,6 +6,8 @@
 # - that bus's policy denies "Key Material Revocation Requested" to every principal but the
 #   responders (and the central fan-out role), and the function's source to all but its role;
 # - every Lambda permission is for EventBridge from one of the stack's rules (SourceArn);
+# - the GuardDuty and imported Security Hub findings rules match this account's findings only,
+#   the custom action's rule the stack's own action;
 # - the continuation MAC key is usable by the function's role only;
 # - the dashboard shows every signal docs/deploy.md lists;
 # - the role holds no action the function does not call (e.g. kms:ListAliases).

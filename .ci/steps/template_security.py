@@ -17,6 +17,8 @@ Properties (issue 11):
                    function's source to everyone but the function's role;
   lambda-perms     every Lambda permission is for events.amazonaws.com from one of the stack's
                    own rules (SourceArn);
+  findings-scope   the GuardDuty and imported Security Hub findings rules match findings about
+                   this account (and Region) only; the custom action's rule its own action;
   mac-key          the continuation key is an HMAC key only the function's role may use;
   dashboard        the operator dashboard exists and shows every signal of docs/deploy.md;
   role-actions     the function's role holds no action the function does not call.
@@ -287,6 +289,30 @@ def check_lambda_permissions(t):
     return problems
 
 
+def check_findings_scope(t):
+    """Findings rules match this account's (and Region's) findings and this stack's action."""
+    problems, found = [], set()
+    own = {"Ref": "AWS::AccountId"}
+    for name, r in resources(t, "AWS::Events::Rule").items():
+        pattern = r.get("Properties", {}).get("EventPattern") or {}
+        sources = pattern.get("source", [])
+        detail = pattern.get("detail", {})
+        if "aws.guardduty" in sources:
+            found.add("guardduty")
+            if detail.get("accountId") != [own] or detail.get("region") != [{"Ref": "AWS::Region"}]:
+                problems.append(f"{name} matches GuardDuty findings about other accounts or Regions")
+        if "aws.securityhub" in sources and "Security Hub Findings - Imported" in pattern.get("detail-type", []):
+            found.add("imported")
+            if detail.get("findings", {}).get("AwsAccountId") != [own]:
+                problems.append(f"{name} matches imported findings of other accounts")
+        if "aws.securityhub" in sources and "Security Hub Findings - Custom Action" in pattern.get("detail-type", []):
+            found.add("action")
+            if [k for k, _ in leaves(pattern.get("resources", []))] != ["getatt"]:
+                problems.append(f"{name} matches custom actions other than the stack's own")
+    missing = {"guardduty", "imported", "action"} - found
+    return problems + ([f"no findings rule found for {sorted(missing)}"] if missing else [])
+
+
 def _role_statements(t):
     """Every statement of every policy attached to the function's role."""
     docs = []
@@ -393,6 +419,7 @@ CHECKS = {
     "incident-bus": (check_incident_bus, True),
     "bus-policy": (check_bus_policy, True),
     "lambda-perms": (check_lambda_permissions, True),
+    "findings-scope": (check_findings_scope, False),
     "mac-key": (check_mac_key, False),
     "dashboard": (check_dashboard, False),
     "role-actions": (check_role_actions, False),

@@ -52,6 +52,14 @@ BREAKAGES = [
     ("lambda-perms", "a permission for another account",
      lambda t: t["Resources"].update(Extra={"Type": "AWS::Lambda::Permission", "Properties": {
          "Action": "lambda:InvokeFunction", "FunctionName": {"Ref": FUNCTION}, "Principal": "123456789012"}})),
+    ("findings-scope", "GuardDuty findings of any account",
+     lambda t: _res(t, "MaterialGuardFunctionGuardDutyFinding")["Properties"]["EventPattern"].pop("detail")),
+    ("findings-scope", "imported findings of any account",
+     lambda t: _res(t, "MaterialGuardFunctionSecurityHubImportedFindings")["Properties"]["EventPattern"][
+         "detail"]["findings"].pop("AwsAccountId")),
+    ("findings-scope", "any custom action",
+     lambda t: _res(t, "MaterialGuardFunctionSecurityHubCustomAction")["Properties"]["EventPattern"].pop(
+         "resources")),
     ("mac-key", "the account may compute MACs",
      lambda t: _key_statements(t)[0]["Action"].append("kms:GenerateMac")),
     ("mac-key", "the account may create grants",
@@ -81,7 +89,7 @@ def self_test(raw):
         breakage(broken)
         f, sam = CHECKS[check]
         problems = f(expand(broken) if sam else broken)
-        print(f"  {check:13} {what}: {'caught: ' + problems[0] if problems else 'NOT CAUGHT'}")
+        print(f"  {check:14} {what}: {'caught: ' + problems[0] if problems else 'NOT CAUGHT'}")
         if not problems:
             failures.append(f"{check} did not catch: {what}")
     return failures
