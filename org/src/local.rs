@@ -1,8 +1,9 @@
 //! A local organization: one local KMS serving every member account and Region, one member
-//! function per account x Region, the router wired like `templates/central.yaml` (central bus,
-//! one fan-out rule per member bus, the audit log group) and `template.yaml` as the StackSet
-//! deploys it (the member's incident bus policy and rule, the function's asynchronous
-//! invocation configuration, its dead-letter queues).
+//! function per account x Region, the router wired like `templates/central.yaml` (central bus
+//! that admits audit records only forwarded by a member's rule, one fan-out rule per member bus,
+//! the audit log group) and `template.yaml` as the StackSet deploys it (the member's incident
+//! bus, its policy and rules: requests to the function, audit records to the central bus; the
+//! function's asynchronous invocation configuration, its dead-letter queues).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -30,6 +31,8 @@ pub const CENTRAL_ACCOUNT: &str = "999999999999";
 pub const CENTRAL_REGION: &str = "us-east-1";
 /// `CentralEventBusName` (templates/central.yaml default).
 pub const CENTRAL_BUS_NAME: &str = "kms-material-guard-central";
+/// `IncidentBusName` (template.yaml default): each member's incident bus.
+pub const MEMBER_BUS_NAME: &str = "kms-material-guard";
 /// The access key id of the responder in the central account.
 pub const RESPONDER_ACCESS_KEY: &str = "AKIDRESPONDER999";
 /// The source of revocation requests (`IncidentSource`, members' `AllowedSources`).
@@ -174,8 +177,9 @@ impl LocalOrg {
         })
     }
 
-    /// The central stack: the central bus (members publish only their audit records and
-    /// summaries), its dead-letter queue, the audit log group and its rule.
+    /// The central stack: the central bus (members' audit records and summaries only, and only
+    /// forwarded by a member's rule; nobody puts them there directly), its dead-letter queue,
+    /// the audit log group and its rule.
     fn deploy_central(
         router: &Router,
         central_bus: &BusArn,
@@ -183,11 +187,13 @@ impl LocalOrg {
     ) -> Result<(), StartError> {
         router.add_bus(
             central_bus,
-            BusPolicy::own_account().grant(
-                member_accounts,
-                Some(&[GUARD_SOURCE]),
-                Some(&[AUDIT_DETAIL_TYPE, SUMMARY_DETAIL_TYPE]),
-            ),
+            BusPolicy::own_account()
+                .grant_forwarded(
+                    member_accounts,
+                    Some(&[GUARD_SOURCE]),
+                    Some(&[AUDIT_DETAIL_TYPE, SUMMARY_DETAIL_TYPE]),
+                )
+                .deny_direct(&[GUARD_SOURCE]),
         )?;
         let central_dlq = Self::central_dlq_arn();
         router.add_queue(&central_dlq);
@@ -210,8 +216,8 @@ impl LocalOrg {
     }
 
     /// One stack instance: the member's incident bus and its policy, the function with its
-    /// asynchronous invocation configuration and its `IncidentRequest` rule; and the central
-    /// fan-out rule to that bus.
+    /// asynchronous invocation configuration, its `IncidentRequest` and `AuditToCentralRule`
+    /// rules; and the central fan-out rule to that bus.
     async fn deploy_member(
         router: &Router,
         spec: &MemberSpec,
@@ -219,8 +225,8 @@ impl LocalOrg {
         endpoint: &str,
     ) -> Result<Arc<Member>, StartError> {
         let id = &spec.id;
-        let member_bus = BusArn::default_bus(id);
-        // IncidentBusCentralAccountPolicy: the central account, requests only.
+        let member_bus = BusArn::new(&id.region, &id.account, MEMBER_BUS_NAME);
+        // IncidentEventBus: the central account (its fan-out role), requests only.
         router.add_bus(
             &member_bus,
             BusPolicy::own_account().grant(
@@ -233,7 +239,7 @@ impl LocalOrg {
             Member::deploy(
                 spec,
                 CENTRAL_ACCOUNT,
-                central_bus,
+                MEMBER_BUS_NAME,
                 endpoint,
                 router.downgrade(),
             )
@@ -252,8 +258,10 @@ impl LocalOrg {
         Ok(member)
     }
 
-    /// The member's `IncidentRequest` rule (its bus -> its function) and the central fan-out
-    /// rule (the central bus -> its bus).
+    /// The member's `IncidentRequest` rule (its bus -> its function), its `AuditToCentralRule`
+    /// (its audit records and summaries -> the central bus, which then carry the member's
+    /// account and Region as EventBridge set them) and the central fan-out rule (the central bus
+    /// -> its bus).
     fn route_to_member(
         router: &Router,
         id: &MemberId,
@@ -272,6 +280,20 @@ impl LocalOrg {
             .target(
                 Target::new("MaterialGuardFunction", function_arn)
                     .with_retry(8, Duration::from_secs(3600))
+                    .with_dead_letter_queue(&queue_arn(id, "kms-material-guard-rule-dlq")),
+            ),
+        )?;
+        router.put_rule(
+            Rule::new(
+                "kms-material-guard-audit-to-central",
+                member_bus,
+                pattern(json!({"source": [GUARD_SOURCE],
+                               "detail-type": [AUDIT_DETAIL_TYPE, SUMMARY_DETAIL_TYPE],
+                               "account": [id.account]}))?,
+            )
+            .target(
+                Target::new("central-bus", &central_bus.to_string())
+                    .with_retry(185, Duration::from_secs(86_400))
                     .with_dead_letter_queue(&queue_arn(id, "kms-material-guard-rule-dlq")),
             ),
         )?;
