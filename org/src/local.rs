@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use aws_sdk_eventbridge::types::PutEventsRequestEntry;
-use kms_sim::{ImportOptions, KeyInfo, KeySpec, KmsSim, SimConfig};
+use kms_sim::{ImportOptions, KeyInfo, KeySpec, KeyUsage, KmsKeySpec, KmsSim, SimConfig};
 use serde_json::{Value, json};
 
 use crate::aws::{BusArn, MemberId, queue_arn};
@@ -137,6 +137,25 @@ pub enum StartError {
     Pattern(#[from] crate::pattern::PatternError),
 }
 
+/// The member's spec with the continuation key the member template creates (an `HMAC_256` key
+/// of its account and Region, `MATERIAL_GUARD_CONTINUATION_KEY`), unless the spec names one.
+fn with_continuation_key(sim: &KmsSim, spec: &MemberSpec) -> MemberSpec {
+    const VAR: &str = "MATERIAL_GUARD_CONTINUATION_KEY";
+    let mut spec = spec.clone();
+    if !spec.env.iter().any(|(k, _)| k == VAR) {
+        let key = sim.store().create_key(
+            KeySpec::aws_kms()
+                .in_account(&spec.id.account)
+                .in_region(&spec.id.region)
+                .key_spec(KmsKeySpec::Hmac256)
+                .key_usage(KeyUsage::GenerateVerifyMac)
+                .description("kms-material-guard continuation key"),
+        );
+        spec.env.push((VAR.to_string(), key.arn));
+    }
+    spec
+}
+
 fn pattern(v: Value) -> Result<Pattern, crate::pattern::PatternError> {
     Pattern::parse(&v)
 }
@@ -164,6 +183,7 @@ impl LocalOrg {
         let endpoint = sim.endpoint_url();
         let mut members = BTreeMap::new();
         for spec_m in &spec.members {
+            let spec_m = &with_continuation_key(&sim, spec_m);
             let member = Self::deploy_member(&router, spec_m, &central_bus, &endpoint).await?;
             members.insert(spec_m.id.clone(), member);
         }

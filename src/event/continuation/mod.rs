@@ -44,10 +44,10 @@ pub const VERSION: u64 = 2;
 pub const MAX_SEQUENCE: u64 = 50;
 /// Largest continuation payload (Lambda accepts 1 MB for asynchronous invocations).
 pub const MAX_PAYLOAD_BYTES: usize = 900_000;
-/// How long a continuation is valid after it was issued: Lambda delivers an asynchronous
-/// invocation within seconds and retries a failed one for a few minutes (the template caps the
-/// event age at the same 15 minutes).
-pub const VALIDITY: chrono::Duration = chrono::Duration::minutes(15);
+/// How long a continuation is valid after it was issued: as long as Lambda keeps an
+/// asynchronous event (the template's `MaximumEventAgeInSeconds`, 21600, Lambda's maximum), so a
+/// continuation queued behind a busy function or retried after an error is not refused.
+pub const VALIDITY: chrono::Duration = chrono::Duration::hours(6);
 
 /// What the continuation carries besides the keys.
 #[derive(Debug, Clone, PartialEq)]
