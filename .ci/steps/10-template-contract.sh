@@ -14,7 +14,7 @@ AHEAD=.ci/steps/ahead-of-code.txt
 fail=0
 bad() { echo "template contract: $*" >&2; fail=1; }
 
-ahead=" $( [[ -f $AHEAD ]] && grep -vE '^\s*(#|$)' "$AHEAD" | tr '\n' ' ' ) "
+ahead=" $( if [[ -f $AHEAD ]]; then grep -vE '^\s*(#|$)' "$AHEAD" | tr '\n' ' '; fi ) "
 # Whether a name src/ lacks is excused by the ahead-of-code list.
 is_ahead() { [[ "$ahead" == *" $1 "* ]]; }
 
