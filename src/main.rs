@@ -56,6 +56,9 @@ fn main() -> ExitCode {
 /// Init errors in words (the variable, the value, what is accepted): Lambda shows stderr.
 fn fail(problem: &str) -> ExitCode {
     eprintln!("kms-material-guard: {problem}");
+    if std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_none() {
+        eprintln!("(not started by Lambda or an emulator? `kms-material-guard --help` says how to run it)");
+    }
     ExitCode::FAILURE
 }
 
