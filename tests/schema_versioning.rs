@@ -12,6 +12,12 @@ fn validator(schema: &Value) -> jsonschema::Validator {
     jsonschema::validator_for(schema).expect("schema compiles")
 }
 
+/// The published schema `file` of `schema/` and the tests' strict copy of it, as validators.
+fn published_and_strict(file: &str) -> (jsonschema::Validator, jsonschema::Validator) {
+    let published = common::published_schema(file);
+    (validator(&published), validator(&common::strict(published)))
+}
+
 /// One revocation's audit record and summary, as the function writes them (JSON).
 async fn written() -> (Value, Value) {
     let b = default_bed().await;
@@ -37,9 +43,7 @@ async fn written() -> (Value, Value) {
 async fn a_later_v1_record_with_added_fields_still_validates_against_the_published_schema() {
     // GIVEN an audit record the function writes, and the published schema and its strict copy
     let (record, _) = written().await;
-    let published = common::published_schema("audit-record.v1.json");
-    let strict = validator(&common::strict(published.clone()));
-    let published = validator(&published);
+    let (published, strict) = published_and_strict("audit-record.v1.json");
     assert!(published.is_valid(&record) && strict.is_valid(&record));
     for place in ["", "/trigger", "/materials/0"] {
         // WHEN a later v1 adds a field there (the record itself, trigger, a material)
@@ -78,9 +82,7 @@ async fn the_published_record_schema_still_enforces_what_it_declares() {
 async fn a_later_v1_summary_with_added_fields_still_validates_against_the_published_schema() {
     // GIVEN a revocation summary the function writes, and the published schema and its strict copy
     let (_, summary) = written().await;
-    let published = common::published_schema("revocation-summary.v1.json");
-    let strict = validator(&common::strict(published.clone()));
-    let published = validator(&published);
+    let (published, strict) = published_and_strict("revocation-summary.v1.json");
     assert!(published.is_valid(&summary) && strict.is_valid(&summary));
     // WHEN a later v1 adds a field
     let mut newer = summary.clone();

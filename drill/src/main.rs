@@ -115,19 +115,7 @@ async fn run() -> Result<(), Error> {
         sim.endpoint_url()
     );
 
-    let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .region(aws_config::Region::new(REGION))
-        .endpoint_url(sim.endpoint_url())
-        .credentials_provider(aws_sdk_kms::config::Credentials::new(
-            "AKIDDRILL",
-            "drill",
-            None,
-            None,
-            "drill",
-        ))
-        .load()
-        .await;
-    let custodian = Client::new(&sdk);
+    let custodian = Client::new(&sdk_config(&sim.endpoint_url(), "AKIDDRILL").await);
 
     println!(
         "1. A key custodian seeds the estate (CreateKey, GetParametersForImport, ImportKeyMaterial):"
@@ -193,18 +181,7 @@ async fn run() -> Result<(), Error> {
         "MATERIAL_GUARD_METRICS_NAMESPACE" => std::env::var(name).ok().or(Some("off".into())),
         _ => std::env::var(name).ok(),
     })?;
-    let function_sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .region(aws_config::Region::new(REGION))
-        .endpoint_url(sim.endpoint_url())
-        .credentials_provider(aws_sdk_kms::config::Credentials::new(
-            "AKIDFUNCTION",
-            "drill",
-            None,
-            None,
-            "drill",
-        ))
-        .load()
-        .await;
+    let function_sdk = sdk_config(&sim.endpoint_url(), "AKIDFUNCTION").await;
     let memory = Arc::new(MemorySink::new());
     let sink: Arc<dyn AuditSink> = Arc::new(kms_material_guard::audit::Tee(vec![
         memory.clone(),
@@ -305,6 +282,19 @@ async fn run() -> Result<(), Error> {
     );
     sim.shutdown().await;
     Ok(())
+}
+
+/// An SDK configuration for the local KMS at `endpoint`, signing with access key `akid` (the local
+/// KMS maps every unknown access key to the drill's account).
+async fn sdk_config(endpoint: &str, akid: &str) -> aws_config::SdkConfig {
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new(REGION))
+        .endpoint_url(endpoint)
+        .credentials_provider(aws_sdk_kms::config::Credentials::new(
+            akid, "drill", None, None, "drill",
+        ))
+        .load()
+        .await
 }
 
 fn sample(name: &str) -> Result<Value, Error> {
