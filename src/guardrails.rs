@@ -8,13 +8,18 @@ use crate::config::{Scope, ScopeMode};
 use crate::domain::Outcome;
 use crate::keyref::KeyRef;
 use crate::request::{RequestedKey, Targets};
+use crate::validate::partition_of;
 
-/// Refuses an ARN of another account or Region before any KMS call.
-/// Key ids and alias names resolve in the function's own account and Region.
+/// Refuses an ARN of another account, Region or partition before any KMS call (an ARN of
+/// another partition names a Region this function does not serve, even when the Region's name is
+/// the same: refused as `refused_other_region`). Key ids and alias names resolve in the
+/// function's own account and Region.
 pub fn check_location(key: &KeyRef, own_account: &str, own_region: &str) -> Result<(), Outcome> {
-    match key.location() {
-        Some((account, _)) if account != own_account => Err(Outcome::RefusedCrossAccount),
-        Some((_, region)) if region != own_region => Err(Outcome::RefusedOtherRegion),
+    match key.arn() {
+        Some(a) if a.account != own_account => Err(Outcome::RefusedCrossAccount),
+        Some(a) if a.region != own_region || a.partition != partition_of(own_region) => {
+            Err(Outcome::RefusedOtherRegion)
+        }
         _ => Ok(()),
     }
 }
@@ -148,6 +153,47 @@ mod tests {
         assert_eq!(
             own("arn:aws:kms:eu-west-1:999999999999:alias/x"),
             Err(Outcome::RefusedCrossAccount)
+        );
+    }
+
+    #[test]
+    fn arns_of_another_partition_are_refused_even_with_the_same_region_name() {
+        // GIVEN a function in us-east-1 (partition aws) of account 111122223333
+        let own = |s: &str| {
+            check_location(
+                &KeyRef::parse(s).expect("valid"),
+                "111122223333",
+                "us-east-1",
+            )
+        };
+        // WHEN an ARN names the same account and Region name in another partition
+        // THEN it is refused before any KMS call
+        for partition in ["aws-us-gov", "aws-cn", "aws-iso"] {
+            assert_eq!(
+                own(&format!(
+                    "arn:{partition}:kms:us-east-1:111122223333:key/{ID}"
+                )),
+                Err(Outcome::RefusedOtherRegion),
+                "{partition}"
+            );
+        }
+        // AND a GovCloud function accepts its own partition's ARNs only
+        let gov = |s: &str| {
+            check_location(
+                &KeyRef::parse(s).expect("valid"),
+                "111122223333",
+                "us-gov-west-1",
+            )
+        };
+        assert_eq!(
+            gov(&format!(
+                "arn:aws-us-gov:kms:us-gov-west-1:111122223333:key/{ID}"
+            )),
+            Ok(())
+        );
+        assert_eq!(
+            gov(&format!("arn:aws:kms:us-gov-west-1:111122223333:key/{ID}")),
+            Err(Outcome::RefusedOtherRegion)
         );
     }
 

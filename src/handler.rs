@@ -8,18 +8,23 @@ use lambda_runtime::LambdaEvent;
 use serde_json::Value;
 use tracing::Instrument;
 
-use crate::audit::summary::{self, Member};
+use crate::audit::summary;
 use crate::audit::{AuditSink, Recorder};
 use crate::config::Config;
 use crate::continuer::Continuer;
 use crate::domain::{Invocation, KeyFacts, Outcome};
-use crate::event::{self, Identity, Rejected};
+use crate::event::{self, Classified, Identity, Trigger};
 use crate::execute::{Executor, Run};
 use crate::kms::RetryPolicy;
 use crate::metrics::{self, MetricsWriter};
 use crate::pipeline::Pipeline;
 use crate::plan::Plan;
-use crate::response::{GuardError, Summary, error_types};
+use crate::refusal;
+use crate::response::{GuardError, Summary};
+use crate::seal::{self, Refused, Seal};
+
+/// Time kept back at the end of an invocation for the response (records published until then).
+const RESPONSE_RESERVE: std::time::Duration = std::time::Duration::from_millis(300);
 
 /// The function: long-lived state built once per process.
 pub struct Guard {
@@ -28,6 +33,8 @@ pub struct Guard {
     sink: Arc<dyn AuditSink>,
     metrics: MetricsWriter,
     continuer: Option<Arc<dyn Continuer>>,
+    /// Seals and opens continuations (`MATERIAL_GUARD_CONTINUATION_KEY`).
+    seal: Option<Seal>,
     now: Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>,
 }
 
@@ -35,7 +42,12 @@ impl Guard {
     /// Builds the function around a KMS client (built once, reused by every invocation).
     pub fn new(kms: aws_sdk_kms::Client, config: Config, sink: Arc<dyn AuditSink>) -> Self {
         let config = Arc::new(config);
+        let seal = config
+            .continuation_key
+            .as_ref()
+            .map(|key| Seal::new(kms.clone(), key, RetryPolicy::from_config(&config)));
         Guard {
+            seal,
             exec: Executor::new(kms, config.clone()),
             config,
             sink,
@@ -92,10 +104,16 @@ impl Guard {
         let mut rec = Recorder::new(&*self.sink, inv, self.config.scope.mode.as_str());
         rec.dry_run(self.config.dry_run);
         let result = self.invoke(payload, &mut rec).instrument(span).await;
+        // Publishing gets what the margin left, less what the response needs.
+        let by = inv.deadline.latest_start(RESPONSE_RESERVE);
+        let unpublished = self.sink.flush(by).await;
         if let Some(ns) = &self.config.metrics_namespace {
-            metrics::publish(ns, &rec.into_samples(), &self.metrics, &inv.request_id);
+            let samples = rec.into_samples();
+            metrics::publish(ns, &samples, &self.metrics, &inv.request_id);
+            if self.config.audit_event_bus.is_some() {
+                metrics::publish_unpublished(ns, unpublished, &self.metrics, &inv.request_id);
+            }
         }
-        self.sink.flush().await;
         result
     }
 
@@ -112,8 +130,17 @@ impl Guard {
             config: &self.config,
         };
         let classified = match event::classify(payload, &who) {
+            Ok(Classified {
+                trigger: Trigger::Sealed(sealed),
+                ..
+            }) => match self.open(sealed, rec.invocation()).await {
+                Ok(c) => c,
+                Err(refused) => {
+                    return Err(refusal::refused(&self.config, rec, refused, &account));
+                }
+            },
             Ok(c) => c,
-            Err(rejected) => return Err(self.reject(rec, *rejected, &account)),
+            Err(rejected) => return Err(refusal::rejected(&self.config, rec, *rejected, &account)),
         };
         let p = &classified.provenance;
         tracing::info!(
@@ -133,6 +160,7 @@ impl Guard {
             exec: &self.exec,
             config: &self.config,
             continuer: self.continuer.as_deref(),
+            seal: self.seal.as_ref(),
             rec,
             run: Run {
                 account: account.clone(),
@@ -159,8 +187,15 @@ impl Guard {
         summary.skipped_other_members = plan.skipped_other_members;
         summary.note = plan.note;
         let result = summary.into_result(ran.refused.map(|n| (n, self.config.blast_radius)));
+        if let (Some(seal), Some((nonce, expires)), false) = (
+            &self.seal,
+            &plan.continuation,
+            matches!(result, Err(GuardError::Retryable { .. })),
+        ) {
+            seal.complete(nonce, *expires, (self.now)());
+        }
         if plan.request.is_some() {
-            let member = self.member(&account, rec);
+            let member = refusal::member(&self.config, &account, rec);
             if let Some(doc) = summary::of_result(&member, &result) {
                 rec.summary(&doc);
             }
@@ -168,40 +203,15 @@ impl Guard {
         result
     }
 
-    /// A rejected event: one record saying why, and (when the request names an incident
-    /// readably) a summary, so the central account sees the rejection.
-    fn reject(&self, rec: &mut Recorder<'_>, rejected: Rejected, account: &str) -> GuardError {
-        let r = rejected.rejection;
-        tracing::warn!(location = %r.location, code = r.code, problem = %r.problem, "event rejected");
-        rec.provenance(rejected.provenance);
-        let mut facts = KeyFacts::new(crate::domain::Action::Revoke, None);
-        facts.incident_id = rejected.incident_id.clone();
-        let result = facts.fail(Outcome::Rejected, r.code, r.to_string());
-        rec.record(&result);
-        if rejected.incident_id.is_some() {
-            let summary = Summary::new(
-                &rec.invocation().request_id,
-                crate::domain::Action::Revoke,
-                self.config.dry_run,
-                rejected.incident_id,
-                &[result],
-            );
-            let doc = summary::document(
-                &self.member(account, rec),
-                &summary,
-                Some(error_types::REJECTED),
-                true,
-            );
-            rec.summary(&doc);
-        }
-        GuardError::Rejected(r)
-    }
-
-    fn member<'a>(&'a self, account: &'a str, rec: &'a Recorder<'_>) -> Member<'a> {
-        Member {
-            account,
-            region: &self.config.region,
-            trigger: rec.trigger(),
+    /// Opens a sealed continuation; without a continuation key none is accepted.
+    async fn open(
+        &self,
+        sealed: event::continuation::Sealed,
+        inv: &Invocation,
+    ) -> Result<Classified, Refused> {
+        match &self.seal {
+            Some(s) => s.open(sealed, inv, (self.now)()).await,
+            None => Err(seal::unconfigured()),
         }
     }
 

@@ -25,8 +25,10 @@ pub mod pacing;
 pub mod pipeline;
 pub mod plan;
 pub mod publish;
+pub mod refusal;
 pub mod request;
 pub mod response;
+pub mod seal;
 pub mod validate;
 
 pub use audit::{AuditRecord, AuditSink, MemorySink, StdoutSink};

@@ -16,6 +16,9 @@
 //! | `RotationDue` | `rotation_due` |
 //! | `RotationsCompleted` | `rotated` |
 //! | `RevocationLatency` | milliseconds from a key's first step to its revocation (one value per revoked key, at most 100 per line) |
+//!
+//! `RecordsNotPublished` (no dimension, its own line, while an audit bus is configured): records
+//! and summaries that could not be published before the deadline.
 
 use std::collections::BTreeMap;
 
@@ -140,6 +143,33 @@ pub fn publish(namespace: &str, records: &[Sample], writer: &MetricsWriter, requ
         writer(&doc.to_string());
     }
 }
+
+/// Writes the `RecordsNotPublished` line: records and summaries the EventBridge sink could not
+/// deliver before the deadline (a metric without dimensions, one data point per invocation while
+/// publishing is configured; the template alarms on it).
+pub fn publish_unpublished(
+    namespace: &str,
+    count: usize,
+    writer: &MetricsWriter,
+    request_id: &str,
+) {
+    let doc = json!({
+        "_aws": {
+            "Timestamp": chrono::Utc::now().timestamp_millis(),
+            "CloudWatchMetrics": [{
+                "Namespace": namespace,
+                "Dimensions": [[]],
+                "Metrics": [{"Name": UNPUBLISHED, "Unit": "Count"}],
+            }],
+        },
+        UNPUBLISHED: count,
+        "function_request_id": request_id,
+    });
+    writer(&doc.to_string());
+}
+
+/// The metric of records the audit bus did not receive in time.
+pub const UNPUBLISHED: &str = "RecordsNotPublished";
 
 #[cfg(test)]
 mod tests {

@@ -23,6 +23,7 @@ use crate::execute::{Executor, Run, Step, failed};
 use crate::guardrails;
 use crate::plan::{Plan, Work};
 use crate::request::{KeyContext, RequestedKey};
+use crate::seal::{self, Seal};
 
 /// What running a plan produced.
 #[derive(Debug, Default)]
@@ -42,6 +43,8 @@ pub struct Pipeline<'a> {
     pub exec: &'a Executor,
     pub config: &'a Config,
     pub continuer: Option<&'a dyn Continuer>,
+    /// Seals continuations; without it, none is started.
+    pub seal: Option<&'a Seal>,
     pub rec: &'a Recorder<'a>,
     pub run: Run,
 }
@@ -257,7 +260,7 @@ impl Pipeline<'_> {
     /// Starts a continuation invocation for the deferred keys of a revocation request. Returns
     /// its request id (or `"unknown"`) when the invocation was accepted; `None` when there is no
     /// continuation (not a request, not configured, chain too long, no progress, payload too
-    /// large, or Invoke failed).
+    /// large, sealing or Invoke failed).
     async fn hand_over<'r>(
         &self,
         plan: &Plan,
@@ -265,6 +268,10 @@ impl Pipeline<'_> {
         deferred: impl Iterator<Item = &'r KeyResult>,
     ) -> Option<String> {
         let (continuer, req) = (self.continuer?, plan.request.as_ref()?);
+        let Some(seal) = self.seal else {
+            tracing::warn!("no continuation: MATERIAL_GUARD_CONTINUATION_KEY is not set");
+            return None;
+        };
         let next = plan.sequence + 1;
         if next > continuation::MAX_SEQUENCE || (plan.sequence > 0 && !progressed) {
             tracing::warn!(
@@ -275,24 +282,39 @@ impl Pipeline<'_> {
             return None;
         }
         let keys: Vec<ContinuedKey> = deferred.map(continued_key).collect();
+        let inv = self.rec.invocation();
+        let issued_at = chrono::Utc::now();
         let meta = Meta {
             sequence: next,
-            parent_request_id: self.rec.invocation().request_id.clone(),
+            parent_request_id: inv.request_id.clone(),
             action: plan.action,
             provenance: crate::domain::Provenance {
                 continuation_of: None,
                 ..self.rec.trigger().clone()
             },
+            nonce: seal::nonce(),
+            issued_at,
+            expires_at: issued_at + continuation::VALIDITY,
+            function: (!inv.invoked_function_arn.is_empty())
+                .then(|| inv.invoked_function_arn.clone()),
         };
-        let payload = continuation::payload(&meta, req, &keys);
-        if payload.to_string().len() > continuation::MAX_PAYLOAD_BYTES {
+        let body = continuation::body(&meta, req, &keys);
+        if body.len() > continuation::MAX_PAYLOAD_BYTES {
             tracing::warn!(
                 keys = keys.len(),
                 "continuation payload too large; relying on redelivery"
             );
             return None;
         }
-        match continuer.start(&payload).await {
+        // Sealing needs a KMS call: a deadline too close leaves it to the retry.
+        let sealed = match seal.seal(body, &self.run.deadline).await {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::error!(code = %e.code, "could not seal the continuation; relying on redelivery");
+                return None;
+            }
+        };
+        match continuer.start(&continuation::payload(&sealed)).await {
             Ok(id) => {
                 let id = id.unwrap_or_else(|| "unknown".into());
                 tracing::info!(keys = keys.len(), sequence = next, continuation = %id, "continuing in a new invocation");

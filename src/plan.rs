@@ -29,6 +29,8 @@ pub struct Plan {
     pub skipped_other_members: usize,
     /// Why nothing is done, when nothing is.
     pub note: Option<String>,
+    /// A continuation's identity (nonce) and expiry: once it completes, a replay is refused.
+    pub continuation: Option<(String, DateTime<Utc>)>,
 }
 
 /// Where the plan's keys come from.
@@ -63,12 +65,19 @@ impl Plan {
             targeted: None,
             skipped_other_members: 0,
             note: None,
+            continuation: None,
         };
         match trigger {
             Trigger::Revoke(req) => Plan::revocation(req, Action::Revoke, 0, config, account),
-            Trigger::Continue { request, meta } => {
-                Plan::revocation(request, meta.action, meta.sequence, config, account)
-            }
+            Trigger::Continue { request, meta } => Plan {
+                continuation: Some((meta.nonce.clone(), meta.expires_at)),
+                ..Plan::revocation(request, meta.action, meta.sequence, config, account)
+            },
+            // The handler opens sealed continuations first; one that reaches here acts on nothing.
+            Trigger::Sealed(_) => Plan {
+                note: Some("a sealed continuation that was not opened: nothing done".into()),
+                ..plan(Action::Revoke, config.dry_run, Work::Nothing)
+            },
             Trigger::Sweep => plan(Action::Sweep, config.dry_run, Work::Sweep(now)),
             Trigger::Expiry(notice) => plan(Action::ObserveExpiry, false, Work::Expiry(notice)),
             Trigger::CompleteRotation(n) => {
@@ -143,6 +152,7 @@ impl Plan {
             targeted,
             skipped_other_members,
             note,
+            continuation: None,
         }
     }
 }

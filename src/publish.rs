@@ -1,11 +1,14 @@
-//! Publishing audit records to an EventBridge bus (an [`AuditSink`]).
+//! Publishing audit records to an EventBridge bus (an [`AuditSink`]), within the invocation's
+//! time: what cannot be sent before the deadline is counted, logged and reported as the
+//! `RecordsNotPublished` metric (the record stays on stdout).
 //!
 //! Each record becomes an event `source: kms-material-guard`, `detail-type: Key Material Audit
 //! Record`, `detail`: the record itself, `resources`: the key ARN; a SIEM, a ticketing system or the
 //! key custodians' import pipeline subscribes with a rule (for example on
 //! `detail.outcome: ["rotation_due", "expiring_soon", "expired"]`). Records are buffered during
 //! the invocation and sent (PutEvents, 10 per call) before it returns; failed entries are retried
-//! with backoff. Publishing never fails a revocation and never replaces the stdout record.
+//! with backoff while time remains. Publishing never fails a revocation and never replaces the
+//! stdout record.
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -13,7 +16,9 @@ use std::time::Duration;
 
 use aws_sdk_eventbridge::types::PutEventsRequestEntry;
 
-use crate::audit::{AuditRecord, AuditSink};
+use tokio::time::Instant;
+
+use crate::audit::{AuditRecord, AuditSink, Flushing};
 
 /// `source` of published audit records.
 pub const EVENT_SOURCE: &str = "kms-material-guard";
@@ -91,21 +96,31 @@ impl EventBridgeSink {
             .build()
     }
 
-    async fn send_batch(&self, mut batch: Vec<Entry>) {
+    /// Sends one batch, retrying failed entries while time remains before `by`; returns the
+    /// entries not delivered.
+    async fn send_batch(&self, mut batch: Vec<Entry>, by: Option<Instant>) -> usize {
         for attempt in 1..=MAX_ATTEMPTS {
+            if by.is_some_and(|by| Instant::now() >= by) {
+                break;
+            }
             let entries: Vec<PutEventsRequestEntry> =
                 batch.iter().map(|(t, d, k)| self.entry(t, d, k)).collect();
-            let failed: Vec<Entry> = match self
-                .client
-                .put_events()
-                .set_entries(Some(entries))
-                .send()
-                .await
-            {
+            let call = self.client.put_events().set_entries(Some(entries)).send();
+            let answer = match by {
+                Some(by) => match tokio::time::timeout_at(by, call).await {
+                    Ok(answer) => answer,
+                    Err(_) => {
+                        tracing::warn!(attempt, "PutEvents did not answer before the deadline");
+                        break;
+                    }
+                },
+                None => call.await,
+            };
+            let failed: Vec<Entry> = match answer {
                 Ok(out) if out.failed_entry_count() == 0 => {
                     self.published
                         .fetch_add(batch.len() as u64, Ordering::Relaxed);
-                    return;
+                    return 0;
                 }
                 Ok(out) => {
                     // Results are positional: keep the entries that carry an error code.
@@ -131,16 +146,20 @@ impl EventBridgeSink {
                 }
             };
             batch = failed;
-            if attempt < MAX_ATTEMPTS {
-                tokio::time::sleep(Duration::from_millis(100 * (1 << attempt))).await;
+            let pause = Duration::from_millis(100 * (1 << attempt));
+            if attempt < MAX_ATTEMPTS && by.is_none_or(|by| Instant::now() + pause < by) {
+                tokio::time::sleep(pause).await;
+            } else if attempt < MAX_ATTEMPTS {
+                break;
             }
         }
         self.lost.fetch_add(batch.len() as u64, Ordering::Relaxed);
         tracing::error!(
             lost = batch.len(),
             bus = %self.bus,
-            "audit records could not be published to EventBridge; they remain in the function's log"
+            "audit records could not be published to EventBridge in time; they remain in the function's log"
         );
+        batch.len()
     }
 }
 
@@ -164,16 +183,18 @@ impl AuditSink for EventBridgeSink {
         }
     }
 
-    fn flush(&self) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + '_>> {
+    fn flush(&self, by: Option<Instant>) -> Flushing<'_> {
         Box::pin(async move {
             let pending = self
                 .buffer
                 .lock()
                 .map(|mut b| std::mem::take(&mut *b))
                 .unwrap_or_default();
+            let mut undelivered = 0;
             for chunk in pending.chunks(10) {
-                self.send_batch(chunk.to_vec()).await;
+                undelivered += self.send_batch(chunk.to_vec(), by).await;
             }
+            undelivered
         })
     }
 }

@@ -23,6 +23,9 @@ pub mod error_types {
     pub const RETRYABLE: &str = "KmsMaterialGuard.Retryable";
     /// The function cannot tell its own account. Final until the configuration is fixed.
     pub const CONFIGURATION: &str = "KmsMaterialGuard.Configuration";
+    /// A continuation payload the function did not seal (or expired, replayed, for another
+    /// function): nothing in it was acted on. Final.
+    pub const UNAUTHENTICATED: &str = "KmsMaterialGuard.Unauthenticated";
 }
 
 /// One key in the response.
@@ -154,6 +157,8 @@ pub enum GuardError {
          through Lambda (the invoked function ARN names the account)"
     )]
     UnknownAccount,
+    #[error("continuation refused: {0}")]
+    Unauthenticated(#[source] Rejection),
 }
 
 impl GuardError {
@@ -164,6 +169,7 @@ impl GuardError {
             GuardError::RefusedBlastRadius { .. } => error_types::REFUSED_BLAST_RADIUS,
             GuardError::Retryable { .. } => error_types::RETRYABLE,
             GuardError::UnknownAccount => error_types::CONFIGURATION,
+            GuardError::Unauthenticated(_) => error_types::UNAUTHENTICATED,
         }
     }
 

@@ -217,6 +217,23 @@ pub fn is_region(s: &str) -> bool {
             .is_some_and(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
 }
 
+/// The partition of a Region: `aws-cn` for `cn-*`, `aws-us-gov` for `us-gov-*`, the isolated
+/// partitions by their prefixes, `aws` otherwise.
+pub fn partition_of(region: &str) -> &'static str {
+    const PARTITIONS: [(&str, &str); 6] = [
+        ("cn-", "aws-cn"),
+        ("us-gov-", "aws-us-gov"),
+        ("us-isob-", "aws-iso-b"),
+        ("us-iso-", "aws-iso"),
+        ("eu-isoe-", "aws-iso-e"),
+        ("us-isof-", "aws-iso-f"),
+    ];
+    PARTITIONS
+        .iter()
+        .find(|(prefix, _)| region.starts_with(prefix))
+        .map_or("aws", |(_, p)| p)
+}
+
 /// An organizational unit id (`ou-xxxx-yyyyyyyy`) or root id (`r-xxxx`).
 pub fn is_organizational_unit(s: &str) -> bool {
     let lower_alnum = |t: &str| {

@@ -564,6 +564,64 @@ async fn a_bus_that_stays_down_loses_only_the_copy() {
 }
 
 #[tokio::test]
+async fn publishing_stops_at_the_deadline_and_counts_what_it_could_not_send() {
+    // GIVEN an audit bus that answers only after 30 s, and an invocation with 2 s left
+    let b = bed(SimConfig::unlimited(), config()).await;
+    let sdk = sdk_config(&b.sim.endpoint_url()).await;
+    let publisher = Arc::new(EventBridgeSink::new(
+        aws_sdk_eventbridge::Client::new(&sdk),
+        "security-audit",
+    ));
+    b.sim
+        .faults()
+        .add(FaultRule::new("PutEvents", FaultKind::Latency(Duration::from_secs(30))).always());
+    let lines = Arc::new(Mutex::new(Vec::<String>::new()));
+    let writer_lines = lines.clone();
+    let mut cfg = config();
+    cfg.metrics_namespace = Some("KmsMaterialGuard".into());
+    cfg.audit_event_bus = Some("security-audit".into());
+    let sink: Arc<dyn AuditSink> = Arc::new(Tee(vec![b.sink.clone(), publisher.clone()]));
+    let guard =
+        Guard::new(b.kms.clone(), cfg, sink).with_metrics_writer(Arc::new(move |l: &str| {
+            if let Ok(mut v) = writer_lines.lock() {
+                v.push(l.to_string());
+            }
+        }));
+    let key = b.byok(&[], &[]);
+    let deadline = Duration::from_secs(2);
+    let inv = Invocation {
+        deadline: kms_material_guard::domain::Deadline::after(deadline),
+        ..Invocation::local("req-publish-deadline")
+    };
+    // WHEN the key is revoked
+    let started = std::time::Instant::now();
+    let result = guard
+        .handle_payload(
+            &serde_json::json!({"keys": [key.arn], "reason": "r", "incidentId": "i"}),
+            &inv,
+        )
+        .await;
+    // THEN the revocation stands, the invocation answered within its deadline (Lambda would
+    // otherwise kill it with the rest of its work), and both copies are counted as not published
+    assert!(result.is_ok(), "{result:?}");
+    assert_eq!(b.state(&key), KeyState::PendingImport);
+    assert!(started.elapsed() < deadline, "{:?}", started.elapsed());
+    assert_eq!(publisher.lost(), 2, "the record's and the summary's copies");
+    let lines = lines.lock().expect("lines").clone();
+    let unpublished: Vec<Value> = lines
+        .iter()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|d| d.get("RecordsNotPublished").is_some())
+        .collect();
+    assert_eq!(unpublished.len(), 1, "{lines:?}");
+    assert_eq!(unpublished[0]["RecordsNotPublished"], 2);
+    assert_eq!(
+        unpublished[0]["function_request_id"],
+        "req-publish-deadline"
+    );
+}
+
+#[tokio::test]
 async fn each_invocation_writes_emf_metrics_per_action() {
     let b = default_bed().await;
     let lines = Arc::new(Mutex::new(Vec::<String>::new()));

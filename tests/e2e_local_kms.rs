@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use aws_sdk_kms::primitives::Blob;
-use common::bed::{Bed, SCOPE, bed, default_bed, material_for};
+use common::bed::{Bed, Continuation, SCOPE, bed, default_bed, material_for};
 use common::{ACCOUNT, REGION, config};
 use kms_material_guard::audit::AuditRecord;
 use kms_material_guard::domain::Action;
@@ -726,6 +726,7 @@ async fn a_request_larger_than_one_invocation_continues_in_a_fresh_one() {
     let mut cfg = config();
     cfg.delete_rate = 20.0;
     let b = bed(SimConfig::unlimited(), cfg.clone()).await;
+    cfg.continuation_key = Some(b.continuation_key());
     let continuations = Arc::new(CapturedContinuations::default());
     let guard = Guard::new(b.kms.clone(), cfg.clone(), b.sink.clone())
         .with_continuer(continuations.clone());
@@ -762,9 +763,15 @@ async fn a_request_larger_than_one_invocation_continues_in_a_fresh_one() {
     assert_eq!(summary.continued_by.as_deref(), Some("continuation-1"));
     let payloads = continuations.0.lock().expect("lock").clone();
     assert_eq!(payloads.len(), 1);
-    let carried = payloads[0]["continuation"]["keys"].as_array().map(Vec::len);
+    let body: Value = serde_json::from_str(
+        payloads[0]["continuation"]["body"]
+            .as_str()
+            .expect("a sealed body"),
+    )
+    .expect("the body is JSON");
+    let carried = body["keys"].as_array().map(Vec::len);
     assert_eq!(carried, Some(continued.len()));
-    assert_eq!(payloads[0]["continuation"]["parentRequestId"], "req-first");
+    assert_eq!(body["parentRequestId"], "req-first");
     // WHEN Lambda delivers the continuation
     let summary = guard
         .handle_payload(&payloads[0], &Invocation::local("req-second"))
@@ -794,16 +801,24 @@ async fn a_request_larger_than_one_invocation_continues_in_a_fresh_one() {
 #[tokio::test]
 async fn a_continuation_that_makes_no_progress_stops_the_chain() {
     // GIVEN a continuation payload delivered with no time left
-    let cfg = config();
+    let mut cfg = config();
     let b = bed(SimConfig::unlimited(), cfg.clone()).await;
+    let sealing = b.continuation_key();
+    cfg.continuation_key = Some(sealing.clone());
     let continuations = Arc::new(CapturedContinuations::default());
     let guard =
         Guard::new(b.kms.clone(), cfg, b.sink.clone()).with_continuer(continuations.clone());
     let key = b.byok(&[], &[]);
-    let payload = serde_json::json!({"continuation": {
-        "version": 1, "sequence": 3, "parentRequestId": "req-2", "action": "revoke",
-        "reason": "r", "incidentId": "INC", "requestedBy": null, "dryRun": false, "keyMaterialId": null,
-        "trigger": {"source": "incident-response"}, "keys": [{"key": key.arn}]}});
+    let payload = b
+        .sealed_continuation(
+            &sealing,
+            Continuation {
+                sequence: 3,
+                keys: &[&key.arn],
+                key_material_id: None,
+            },
+        )
+        .await;
     let mut inv = Invocation::local("req-3");
     inv.deadline = kms_material_guard::domain::Deadline::after(Duration::ZERO);
     // WHEN it is handled
@@ -821,31 +836,41 @@ async fn a_continuation_that_makes_no_progress_stops_the_chain() {
 }
 
 #[tokio::test]
-async fn a_forged_continuation_still_meets_every_guardrail() {
-    // GIVEN a continuation naming an out-of-scope key and more keys than the blast radius
+async fn an_authentic_continuation_still_meets_every_guardrail() {
+    // GIVEN continuations sealed by the function, naming an out-of-scope key, and more keys than
+    // the blast radius
     let mut cfg = config();
     cfg.blast_radius = 2;
-    let b = bed(SimConfig::unlimited(), cfg).await;
+    let b = bed(SimConfig::unlimited(), cfg.clone()).await;
+    let sealing = b.continuation_key();
+    cfg.continuation_key = Some(sealing.clone());
+    let b = Bed {
+        guard: Guard::new(b.kms.clone(), cfg, b.sink.clone()),
+        ..b
+    };
     let unscoped = b.sim.store().create_key(KeySpec::external());
     b.sim
         .store()
         .import_material(&unscoped.arn, [1; 32], ImportOptions::default())
         .expect("import");
-    let forged = |keys: Vec<Value>| {
-        serde_json::json!({"continuation": {
-        "version": 1, "sequence": 1, "parentRequestId": "x", "action": "revoke",
-        "reason": "r", "incidentId": "INC", "requestedBy": null, "dryRun": false, "keyMaterialId": null,
-        "trigger": {}, "keys": keys}})
+    let sealed = |keys| Continuation {
+        sequence: 1,
+        keys,
+        key_material_id: None,
     };
-    let (result, records) = b
-        .handle(&forged(vec![serde_json::json!({"key": unscoped.arn})]))
+    // WHEN they are handled
+    let unscoped_arns = [unscoped.arn.as_str()];
+    let one = b
+        .sealed_continuation(&sealing, sealed(&unscoped_arns))
         .await;
-    assert!(result.is_ok());
+    let (result, records) = b.handle(&one).await;
+    // THEN the scope is checked again, and the blast radius
+    assert!(result.is_ok(), "{result:?}");
     assert_eq!(records[0].outcome, Outcome::RefusedOutOfScope);
-    let many: Vec<Value> = (0..3)
-        .map(|i| serde_json::json!({"key": format!("alias/k{i}")}))
-        .collect();
-    let (result, _) = b.handle(&forged(many)).await;
+    let many = b
+        .sealed_continuation(&sealing, sealed(&["alias/k0", "alias/k1", "alias/k2"]))
+        .await;
+    let (result, _) = b.handle(&many).await;
     assert_eq!(
         result.expect_err("refused").error_type(),
         "KmsMaterialGuard.RefusedBlastRadius"

@@ -1076,6 +1076,24 @@ async fn kms_expiry_event_is_confirmed_and_recorded() {
     assert_eq!(r.trigger.source.as_deref(), Some("aws.kms"));
 }
 
+#[tokio::test(start_paused = true)]
+async fn an_expiry_event_for_a_usable_key_is_recorded_as_what_describe_key_says() {
+    // GIVEN an expiry event, but DescribeKey shows the key Enabled (material imported again)
+    let d = describe_seq(ID, &[KeyState::Enabled]);
+    // WHEN the event is handled
+    let (result, records) = run(&[&d], common::event("kms-key-material-expiration.json")).await;
+    // THEN the record says not_expired, with the state KMS reports, and nothing was done
+    assert!(result.is_ok());
+    let r = only(&records);
+    assert_eq!(r.outcome, Outcome::NotExpired);
+    assert_eq!(r.state_after.as_deref(), Some("Enabled"));
+    assert_eq!(r.error_code.as_deref(), Some("MaterialImported"));
+    // AND a key pending deletion is recorded as such
+    let d = describe_seq(ID, &[KeyState::PendingDeletion]);
+    let (_, records) = run(&[&d], common::event("kms-key-material-expiration.json")).await;
+    assert_eq!(only(&records).outcome, Outcome::UnchangedPendingDeletion);
+}
+
 // ---------- sweep ----------
 
 fn sweep_keys(revoke_at: &'static str) -> (Rule, Rule, Rule) {

@@ -9,8 +9,10 @@ mod common;
 use std::time::Duration;
 
 use common::bed::material_for;
-use kms_sim::{ImportOptions, KeyInfo, KeySpec, KeyState, KmsSim, SimConfig};
-use lambda_harness::{FunctionCommand, FunctionProcess, RuntimeApi, RuntimeApiOptions};
+use kms_sim::{ImportOptions, KeyInfo, KeySpec, KeyState, KeyUsage, KmsKeySpec, KmsSim, SimConfig};
+use lambda_harness::{
+    FunctionCommand, FunctionProcess, OutputStream, RuntimeApi, RuntimeApiOptions,
+};
 use serde_json::{Value, json};
 
 const PATIENCE: Duration = Duration::from_secs(30);
@@ -58,10 +60,18 @@ fn audit_records(function: &FunctionProcess) -> Vec<Value> {
 /// Audit records once at least `n` have been read from the process's stdout (the harness reads
 /// stdout on its own thread, so the last lines may arrive just after the invocation's response).
 async fn wait_for_audit_records(function: &FunctionProcess, n: usize) -> Vec<Value> {
+    wait_for_records(function, |records| records.len() >= n).await
+}
+
+/// Audit records once `enough` says so (or after [`PATIENCE`]).
+async fn wait_for_records(
+    function: &FunctionProcess,
+    enough: impl Fn(&[Value]) -> bool,
+) -> Vec<Value> {
     let deadline = std::time::Instant::now() + PATIENCE;
     loop {
         let records = audit_records(function);
-        if records.len() >= n || std::time::Instant::now() > deadline {
+        if enough(&records) || std::time::Instant::now() > deadline {
             return records;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
@@ -105,12 +115,13 @@ async fn the_bootstrap_serves_an_incident_event_and_writes_audit_records() {
         assert_eq!(r["function_request_id"], json!(invocation.request_id));
         assert_eq!(r["outcome"], "revoked");
     }
-    // AND an EMF metrics line for the action
+    // AND an EMF metrics line for the action (written after the records: wait for it)
     let emf = function
-        .stdout_lines()
-        .iter()
-        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-        .find(|v| v.get("_aws").is_some())
+        .wait_for_line(OutputStream::Stdout, PATIENCE, |l| {
+            serde_json::from_str::<Value>(l).is_ok_and(|v| v.get("_aws").is_some())
+        })
+        .await
+        .and_then(|l| serde_json::from_str::<Value>(&l).ok())
         .expect("EMF line");
     assert_eq!(emf["KeysRevoked"], 2);
     assert!(function.cold_start().is_some());
@@ -168,23 +179,32 @@ async fn a_bad_configuration_fails_the_init_phase_naming_the_variable() {
 
 #[tokio::test]
 async fn a_large_request_continues_in_a_fresh_invocation_through_the_invoke_api() {
-    // GIVEN 20 keys, deletes paced at 10/s, and a 1.5 s function timeout with a 0.5 s margin
+    // GIVEN 30 keys, deletes paced at 10/s, and a 3 s function timeout with a 1 s margin (so
+    // about 20 keys fit in one invocation, even on a loaded machine)
     let sim = KmsSim::start(SimConfig::unlimited())
         .await
         .expect("local KMS");
+    let timeout = Duration::from_millis(3000);
     let options = RuntimeApiOptions {
-        function_timeout: Duration::from_millis(1500),
+        function_timeout: timeout,
         ..RuntimeApiOptions::default()
     };
     let api = RuntimeApi::start(options).await.expect("runtime API");
-    let keys: Vec<KeyInfo> = (0..20).map(|_| byok(&sim, None)).collect();
+    let keys: Vec<KeyInfo> = (0..30).map(|_| byok(&sim, None)).collect();
+    // AND the continuation key the template creates (continuations are sealed with it)
+    let sealing = sim.store().create_key(
+        KeySpec::aws_kms()
+            .key_spec(KmsKeySpec::Hmac256)
+            .key_usage(KeyUsage::GenerateVerifyMac),
+    );
     let function = FunctionProcess::spawn(
         &api,
         command(
             &sim,
             &[
                 ("MATERIAL_GUARD_DELETE_RATE", "10"),
-                ("MATERIAL_GUARD_DEADLINE_MARGIN_MS", "500"),
+                ("MATERIAL_GUARD_DEADLINE_MARGIN_MS", "1000"),
+                ("MATERIAL_GUARD_CONTINUATION_KEY", &sealing.arn),
             ],
         ),
     )
@@ -194,7 +214,7 @@ async fn a_large_request_continues_in_a_fresh_invocation_through_the_invoke_api(
     let first = api
         .invoke(
             json!({"keys": arns, "reason": "large", "incidentId": "INC-L"}),
-            Duration::from_millis(1500),
+            timeout,
         )
         .await;
     // THEN the first invocation hands the rest to an asynchronous invocation of itself, which
@@ -232,9 +252,13 @@ async fn a_large_request_continues_in_a_fresh_invocation_through_the_invoke_api(
             1
         );
     }
-    let records = wait_for_audit_records(&function, 21).await;
+    // (each key's record is written when it is done; wait for all 30 revoked ones)
+    let records = wait_for_records(&function, |rs| {
+        rs.iter().filter(|r| r["outcome"] == "revoked").count() >= 30
+    })
+    .await;
     let revoked = records.iter().filter(|r| r["outcome"] == "revoked").count();
-    assert_eq!(revoked, 20);
+    assert_eq!(revoked, 30);
     assert!(records.iter().any(|r| r["outcome"] == "continued"));
     assert!(
         records

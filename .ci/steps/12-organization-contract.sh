@@ -2,8 +2,11 @@
 # The organization deployment meets at names that no linter checks across files: the central
 # template (templates/central.yaml) routes and archives events by source and detail-type that the
 # function writes (src/), admits member roles by the IAM path the member template gives them
-# (template.yaml), and its report query reads fields of the audit record and the revocation
-# summary (schema/). A mismatch deploys cleanly and then silently drops requests or records.
+# (template.yaml), admits their forwarded records by the name of the member's forwarding rule,
+# is admitted on the member buses by its fan-out role's path, and its report query reads fields
+# of the audit record and the revocation summary (schema/) and must attribute them to the
+# envelope EventBridge set. A mismatch deploys cleanly and then silently drops requests or
+# records, or trusts what a member wrote about itself.
 # Text only: no cargo, no network.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
@@ -16,17 +19,17 @@ bad() { echo "organization contract: $*" >&2; fail=1; }
 
 [[ -f "$C" ]] || { echo "organization contract: no $C, nothing to check"; exit 0; }
 
-# A Rust string constant's value: const_value FILE NAME.
-const_value() { sed -nE "s/^pub const $2: &str = \"([^\"]*)\";/\\1/p" "$1"; }
+# A Rust string constant's value, wherever in src/ it is defined: const_value NAME.
+const_value() { grep -rhE "^pub const $1: &str = \"[^\"]*\";" src | sed -nE 's/.*= "([^"]*)";/\1/p' | head -1; }
 
-source_=$(const_value src/publish.rs EVENT_SOURCE)
-audit_dt=$(const_value src/publish.rs EVENT_DETAIL_TYPE)
-summary_dt=$(const_value src/publish.rs SUMMARY_DETAIL_TYPE)
-request_dt=$(const_value src/event.rs DETAIL_TYPE_REVOCATION)
-[[ -n "$source_" ]] || bad "EVENT_SOURCE not found in src/publish.rs"
-[[ -n "$audit_dt" ]] || bad "EVENT_DETAIL_TYPE not found in src/publish.rs"
-[[ -n "$summary_dt" ]] || bad "SUMMARY_DETAIL_TYPE not found in src/publish.rs"
-[[ -n "$request_dt" ]] || bad "DETAIL_TYPE_REVOCATION not found in src/event.rs"
+source_=$(const_value EVENT_SOURCE)
+audit_dt=$(const_value EVENT_DETAIL_TYPE)
+summary_dt=$(const_value SUMMARY_DETAIL_TYPE)
+request_dt=$(const_value DETAIL_TYPE_REVOCATION)
+[[ -n "$source_" ]] || bad "EVENT_SOURCE not found in src/"
+[[ -n "$audit_dt" ]] || bad "EVENT_DETAIL_TYPE not found in src/"
+[[ -n "$summary_dt" ]] || bad "SUMMARY_DETAIL_TYPE not found in src/"
+[[ -n "$request_dt" ]] || bad "DETAIL_TYPE_REVOCATION not found in src/"
 
 # Every detail-type the templates name is one the function reads or writes.
 for t in "$M" "$C"; do
@@ -51,7 +54,7 @@ fi
 # Requests: the fan-out forwards, and the member's bus policy and rule admit, the same detail-type.
 if [[ -n "$request_dt" ]]; then
   grep -qF "detail-type: [\"$request_dt\"]" "$C" || bad "$C: the fan-out rules must match detail-type \"$request_dt\""
-  grep -qF "events:detail-type: [\"$request_dt\"]" "$M" || bad "$M: IncidentBusCentralAccountPolicy must admit detail-type \"$request_dt\""
+  grep -qF "events:detail-type: [\"$request_dt\"]" "$M" || bad "$M: IncidentEventBus's policy must name detail-type \"$request_dt\""
   grep -qF "detail-type: [\"$request_dt\"]" "$M" || bad "$M: the incident rule must match detail-type \"$request_dt\""
 fi
 
@@ -72,10 +75,26 @@ grep -qF 'aws:PrincipalArn: !Sub arn:${AWS::Partition}:iam::*:role/kms-material-
 # src/config.rs reads them).
 grep -qE '^ +MATERIAL_GUARD_ORGANIZATIONAL_UNITS: !Ref OrganizationalUnits$' "$M" \
   || bad "$M: OrganizationalUnits must set MATERIAL_GUARD_ORGANIZATIONAL_UNITS"
-grep -qE '^ +MATERIAL_GUARD_AUDIT_EVENT_BUS: !If \[HasCentralBus, !Ref CentralEventBusArn, !Ref AuditEventBusName\]$' "$M" \
-  || bad "$M: CentralEventBusArn (else AuditEventBusName) must set MATERIAL_GUARD_AUDIT_EVENT_BUS"
+grep -qE '^ +MATERIAL_GUARD_AUDIT_EVENT_BUS: !If \[HasCentralBus, !Ref IncidentEventBus, !Ref AuditEventBusName\]$' "$M" \
+  || bad "$M: with CentralEventBusArn the function must publish to its own incident bus (forwarded to the central bus), else to AuditEventBusName"
 awk '/^ +MATERIAL_GUARD_TRUSTED_ACCOUNTS:/{f=1} f{print} f && /^ +MATERIAL_GUARD_ORGANIZATIONAL_UNITS:/{exit}' "$M" \
   | grep -q 'CentralAccountId' || bad "$M: CentralAccountId must be part of MATERIAL_GUARD_TRUSTED_ACCOUNTS"
+
+# Members' records reach the central bus forwarded by a rule whose name the central bus policy
+# admits (aws:SourceArn), with a role under the admitted path; the central fan-out role's path
+# is the one the member bus policy admits.
+fwd=$(awk '/^  AuditToCentralRule:/{f=1; next} f && /^      Name: /{print $2; exit}' "$M")
+[[ -n "$fwd" ]] || bad "$M: AuditToCentralRule has no fixed Name"
+grep -qF "aws:SourceArn: !Sub arn:\${AWS::Partition}:events:*:*:rule/*/$fwd" "$C" \
+  || bad "$C: the bus policy must admit members' records forwarded by rule '$fwd' (aws:SourceArn)"
+grep -qF ":rule/\${IncidentBusName}/$fwd" "$M" || bad "$M: AuditForwardRole must trust rule '$fwd' only"
+fpath=$(awk '/^  AuditForwardRole:/{f=1; next} f && /^      Path:/{print $2; exit}' "$M")
+[[ "$fpath" == "/kms-material-guard/" ]] || bad "$M: AuditForwardRole Path is '$fpath', $C admits role/kms-material-guard/*"
+cpath=$(awk '/^  FanOutRole:/{f=1; next} f && /^      Path:/{print $2; exit}' "$C")
+[[ -n "$cpath" ]] && grep -qF "role$cpath*" "$M" \
+  || bad "$M: the incident bus must admit the central fan-out role by its path '$cpath' ($C)"
+bus=$(awk '/^  IncidentBusName:/{f=1; next} f && /^    Default:/{print $2; exit}' "$M")
+grep -qF "event-bus/$bus)" "$C" || bad "$C: MemberEventBusArns must describe the members' default incident bus '$bus'"
 
 # The report query reads fields of the audit record and the summary (schema/, the published
 # contract of both).
@@ -86,5 +105,11 @@ for f in $(grep -oE 'detail\.[a-z_]+' <<<"$query" | sed 's/^detail\.//' | sort -
     || bad "$C: the report query reads detail.$f, which neither schema/audit-record.v1.json nor schema/revocation-summary.v1.json defines"
 done
 
+# ...and attributes them to the envelope (set by EventBridge), never to what the detail says.
+grep -qE '^ +fields account as member_account,$' <<<"$query" && grep -qE '^ +region as member_region,$' <<<"$query" \
+  || bad "$C: the report query must take member_account and member_region from the envelope (account, region)"
+! grep -qE 'coalesce\(detail\.(account|region), *(account|region)\)' <<<"$query" \
+  || bad "$C: the report query must not fall back to the account or Region a member wrote into the detail"
+
 if ((fail)); then exit 1; fi
-echo "organization contract: source, detail-types, request source, member role path, organization variables and report fields agree across $M, $C, src/ and schema/"
+echo "organization contract: source, detail-types, request source, role paths, forwarding rule, organization variables and report fields agree across $M, $C, src/ and schema/"

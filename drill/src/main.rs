@@ -2,17 +2,23 @@
 //!
 //! Starts the local KMS, seeds a small BYOK estate the way a key custodian would (CreateKey with
 //! Origin EXTERNAL, GetParametersForImport, wrap, ImportKeyMaterial), encrypts a secret under
-//! every key, sends the sample events of `events/` through the real function, prints every audit
-//! record and a table of what happened, and shows decryption failing for the revoked keys (and
-//! coming back after the custodian re-imports the material).
+//! every key, lets tenant-a's orders service store a record with envelope encryption (a data
+//! key from GenerateDataKey, AES-256-GCM locally), sends the sample events of `events/` through
+//! the real function, prints every audit record and a table of what happened, and shows
+//! decryption failing for the revoked keys — the orders service can no longer read its record —
+//! and coming back after the custodian re-imports the material.
+
+mod app;
+mod custodian;
 
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Instant;
 
+use app::EnvelopeApp;
 use aws_sdk_kms::Client;
 use aws_sdk_kms::primitives::Blob;
-use aws_sdk_kms::types::{AlgorithmSpec, ExpirationModelType, OriginType, Tag, WrappingKeySpec};
+use custodian::{aws_managed, byok, import};
 use kms_material_guard::audit::{AuditRecord, AuditSink};
 use kms_material_guard::{Config, Guard, Invocation, MemorySink, StdoutSink};
 use kms_sim::{KmsSim, SimConfig};
@@ -22,23 +28,17 @@ type Error = Box<dyn std::error::Error + Send + Sync>;
 
 const ACCOUNT: &str = "111111111111";
 const REGION: &str = "us-east-1";
-
-struct Seeded {
-    label: &'static str,
-    key_id: String,
-    ciphertext: Blob,
-    /// The plaintext material the custodian keeps, for the undo.
-    material: Option<[u8; 32]>,
-}
+const RECORD_ID: &str = "order-1042";
+const RECORD: &[u8] = b"order 1042: 3 x 250 g espresso beans, card ending 4242";
 
 const USAGE: &str = "\
 usage: drill [-h | --help]
 
 The kms-material-guard drill, with no AWS account: starts the local KMS (kms-sim) in-process on a
-free loopback port, seeds six keys as a key custodian does, encrypts a secret under each, sends
-sample events of events/ through the function, prints every audit record and a table of
-outcomes, shows decryption failing for the revoked keys and coming back after the custodian
-re-imports one key's material. Takes no arguments; MATERIAL_GUARD_* variables adjust the
+free loopback port, seeds six keys as a key custodian does, encrypts a secret under each (and
+tenant-a's orders service a record with envelope encryption), sends sample events of events/
+through the function, prints every audit record and a table of outcomes, shows decryption
+failing for the revoked keys and coming back after the custodian re-imports one key's material. Takes no arguments; MATERIAL_GUARD_* variables adjust the
 function as in Lambda (docs/reference.md). Exits 0 when the drill ran, 1 when a step failed.
 
   -h, --help   this text (nothing runs)
@@ -115,7 +115,7 @@ async fn run() -> Result<(), Error> {
         sim.endpoint_url()
     );
 
-    let custodian = Client::new(&sdk_config(&sim.endpoint_url(), "AKIDDRILL").await);
+    let custodian = Client::new(&sdk(&sim, "AKIDDRILL").await);
 
     println!(
         "1. A key custodian seeds the estate (CreateKey, GetParametersForImport, ImportKeyMaterial):"
@@ -174,6 +174,30 @@ async fn run() -> Result<(), Error> {
     }
     println!("   a secret is encrypted under each of them\n");
 
+    println!(
+        "2. tenant-a's orders service stores its records with envelope encryption, as AWS services do:"
+    );
+    let orders_app = EnvelopeApp::new(
+        Client::new(&sdk(&sim, "AKIDORDERSAPP").await),
+        "alias/tenant-a/orders",
+        "tenant-a",
+    );
+    let record = orders_app.seal(RECORD_ID, RECORD).await?;
+    println!(
+        "   GenerateDataKey(alias/tenant-a/orders, AES_256) -> data key; AES-256-GCM of the record locally"
+    );
+    println!(
+        "   stored: {RECORD_ID} = {} bytes of ciphertext + {}-byte nonce + the {}-byte encrypted data key",
+        record.ciphertext.len(),
+        record.nonce.len(),
+        record.encrypted_data_key.len()
+    );
+    println!(
+        "   {:<18} {}\n",
+        "orders service",
+        read_status(&orders_app, &record).await
+    );
+
     let config = Config::from_lookup(|name| match name {
         "AWS_REGION" => Some(REGION.into()),
         "MATERIAL_GUARD_ACCOUNT_ID" => Some(ACCOUNT.into()),
@@ -181,7 +205,7 @@ async fn run() -> Result<(), Error> {
         "MATERIAL_GUARD_METRICS_NAMESPACE" => std::env::var(name).ok().or(Some("off".into())),
         _ => std::env::var(name).ok(),
     })?;
-    let function_sdk = sdk_config(&sim.endpoint_url(), "AKIDFUNCTION").await;
+    let function_sdk = sdk(&sim, "AKIDFUNCTION").await;
     let memory = Arc::new(MemorySink::new());
     let sink: Arc<dyn AuditSink> = Arc::new(kms_material_guard::audit::Tee(vec![
         memory.clone(),
@@ -195,23 +219,23 @@ async fn run() -> Result<(), Error> {
 
     let steps: [(&str, &str, Value); 3] = [
         (
-            "2. Rehearsal: the responder dry-runs \"revoke everything of tenant-a\"",
+            "3. Rehearsal: the responder dry-runs \"revoke everything of tenant-a\"",
             "events/incident-revocation-dry-run.json",
             sample("incident-revocation-dry-run.json")?,
         ),
         (
-            "3. Incident: revoke tenant-a's orders and payments keys",
+            "4. Incident: revoke tenant-a's orders and payments keys",
             "events/incident-revocation.json",
             sample("incident-revocation.json")?,
         ),
         (
-            "4. A runbook names keys the function must refuse or leave alone",
+            "5. A runbook names keys the function must refuse or leave alone",
             "direct invocation",
             serde_json::json!({
                 "keys": ["alias/legacy/untagged", keys[4].key_id, "alias/tenant-a/retired", "alias/tenant-a/orders",
                          format!("arn:aws:kms:{REGION}:222222222222:key/{}", keys[0].key_id)],
                 "reason": "drill: guardrails",
-                "incidentId": "DRILL-4"
+                "incidentId": "DRILL-5"
             }),
         ),
     ];
@@ -221,16 +245,16 @@ async fn run() -> Result<(), Error> {
             "{title}  [{source}]\n   audit records (stdout, one JSON line per key) and the invocation's summary:"
         );
         let result = guard
-            .handle_payload(payload, &Invocation::local(&format!("drill-{}", n + 2)))
+            .handle_payload(payload, &Invocation::local(&format!("drill-{}", n + 3)))
             .await;
         match result {
             Ok(s) => println!("   -> response: {}\n", serde_json::to_string(&s.counts)?),
             Err(e) => println!("   -> error {}: {e}\n", e.error_type()),
         }
-        all.extend(memory.take().into_iter().map(|r| (n + 2, r)));
+        all.extend(memory.take().into_iter().map(|r| (n + 3, r)));
     }
 
-    println!("5. What happened:");
+    println!("6. What happened:");
     println!(
         "   step key                          outcome                      state after      KMS calls"
     );
@@ -249,7 +273,7 @@ async fn run() -> Result<(), Error> {
         sim.counters().successes("DeleteImportedKeyMaterial")
     );
 
-    println!("6. Can applications still decrypt?");
+    println!("7. Can applications still decrypt?");
     for k in &keys {
         println!(
             "   {:<18} {}",
@@ -257,9 +281,14 @@ async fn run() -> Result<(), Error> {
             decrypt_status(&custodian, &k.ciphertext).await
         );
     }
+    println!(
+        "   {:<18} {}",
+        "orders service",
+        read_status(&orders_app, &record).await
+    );
 
     println!(
-        "\n7. The kill switch is reversible: the custodian re-imports tenant-a orders' material"
+        "\n8. The kill switch is reversible: the custodian re-imports tenant-a orders' material"
     );
     let orders = &keys[0];
     if let Some(material) = orders.material {
@@ -277,24 +306,16 @@ async fn run() -> Result<(), Error> {
         decrypt_status(&custodian, &orders.ciphertext).await
     );
     println!(
+        "   {:<18} {}",
+        "orders service",
+        read_status(&orders_app, &record).await
+    );
+    println!(
         "\ndrill finished in {:.1} s",
         started.elapsed().as_secs_f64()
     );
     sim.shutdown().await;
     Ok(())
-}
-
-/// An SDK configuration for the local KMS at `endpoint`, signing with access key `akid` (the local
-/// KMS maps every unknown access key to the drill's account).
-async fn sdk_config(endpoint: &str, akid: &str) -> aws_config::SdkConfig {
-    aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .region(aws_config::Region::new(REGION))
-        .endpoint_url(endpoint)
-        .credentials_provider(aws_sdk_kms::config::Credentials::new(
-            akid, "drill", None, None, "drill",
-        ))
-        .load()
-        .await
 }
 
 fn sample(name: &str) -> Result<Value, Error> {
@@ -320,128 +341,33 @@ async fn decrypt_status(kms: &Client, ciphertext: &Blob) -> String {
         .await
     {
         Ok(_) => "decrypts".to_string(),
-        Err(e) => {
-            let code = aws_sdk_kms::error::ProvideErrorMetadata::code(&e)
-                .unwrap_or("error")
-                .to_string();
-            let message = aws_sdk_kms::error::ProvideErrorMetadata::message(&e)
-                .unwrap_or_default()
-                .to_string();
-            // "<key-arn> is pending import." -> "key is pending import."
-            let what = message
-                .split_once(" is ")
-                .map(|(_, w)| format!("key is {w}"))
-                .unwrap_or(message);
-            format!("DECRYPT FAILS: {code}: {what}")
-        }
+        Err(e) => format!("DECRYPT FAILS: {}", app::kms_failure(&e)),
     }
 }
 
-/// CreateKey (EXTERNAL) + the import flow + an alias + a ciphertext.
-async fn byok(
-    kms: &Client,
-    label: &'static str,
-    alias: Option<&str>,
-    tags: &[(&str, &str)],
-) -> Result<Seeded, Error> {
-    let mut create = kms
-        .create_key()
-        .origin(OriginType::External)
-        .description(label);
-    for (k, v) in tags {
-        create = create.tags(Tag::builder().tag_key(*k).tag_value(*v).build()?);
+async fn read_status(app: &EnvelopeApp, record: &app::Sealed) -> String {
+    match app.open(record).await {
+        Ok(plain) => format!(
+            "reads {}: \"{}\"",
+            record.record_id,
+            String::from_utf8_lossy(&plain)
+        ),
+        Err(e) => format!("CANNOT READ {}: {e}", record.record_id),
     }
-    let key_id = create
-        .send()
-        .await?
-        .key_metadata
-        .map(|m| m.key_id)
-        .ok_or("CreateKey returned no key")?;
-    let material: [u8; 32] = std::array::from_fn(|i| {
-        (i as u8).wrapping_mul(7).wrapping_add(key_id.len() as u8)
-            ^ key_id.as_bytes()[i % key_id.len()]
-    });
-    import(
-        kms,
-        &key_id,
-        &material,
-        aws_sdk_kms::types::ImportType::NewKeyMaterial,
-    )
-    .await?;
-    if let Some(a) = alias {
-        kms.create_alias()
-            .alias_name(a)
-            .target_key_id(&key_id)
-            .send()
-            .await?;
-    }
-    let ciphertext = encrypt(kms, &key_id).await?;
-    Ok(Seeded {
-        label,
-        key_id,
-        ciphertext,
-        material: Some(material),
-    })
 }
 
-async fn aws_managed(kms: &Client, label: &'static str) -> Result<Seeded, Error> {
-    let key_id = kms
-        .create_key()
-        .description(label)
-        .tags(
-            Tag::builder()
-                .tag_key("kms-material-guard:revocable")
-                .tag_value("true")
-                .build()?,
-        )
-        .send()
-        .await?
-        .key_metadata
-        .map(|m| m.key_id)
-        .ok_or("CreateKey returned no key")?;
-    let ciphertext = encrypt(kms, &key_id).await?;
-    Ok(Seeded {
-        label,
-        key_id,
-        ciphertext,
-        material: None,
-    })
-}
-
-async fn import(
-    kms: &Client,
-    key_id: &str,
-    material: &[u8; 32],
-    import_type: aws_sdk_kms::types::ImportType,
-) -> Result<(), Error> {
-    let params = kms
-        .get_parameters_for_import()
-        .key_id(key_id)
-        .wrapping_algorithm(AlgorithmSpec::RsaesOaepSha256)
-        .wrapping_key_spec(WrappingKeySpec::Rsa2048)
-        .send()
-        .await?;
-    let public_key = params.public_key.ok_or("no public key")?;
-    let token = params.import_token.ok_or("no import token")?;
-    let wrapped =
-        kms_sim::wrap::wrap_key_material(public_key.as_ref(), material, "RSAES_OAEP_SHA_256")?;
-    kms.import_key_material()
-        .key_id(key_id)
-        .import_token(token)
-        .encrypted_key_material(Blob::new(wrapped))
-        .expiration_model(ExpirationModelType::KeyMaterialDoesNotExpire)
-        .import_type(import_type)
-        .send()
-        .await?;
-    Ok(())
-}
-
-async fn encrypt(kms: &Client, key_id: &str) -> Result<Blob, Error> {
-    kms.encrypt()
-        .key_id(key_id)
-        .plaintext(Blob::new(b"customer database master secret".to_vec()))
-        .send()
-        .await?
-        .ciphertext_blob
-        .ok_or_else(|| "Encrypt returned no ciphertext".into())
+/// The SDK configuration of one party (its own access key) against the local KMS.
+async fn sdk(sim: &KmsSim, access_key_id: &str) -> aws_config::SdkConfig {
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new(REGION))
+        .endpoint_url(sim.endpoint_url())
+        .credentials_provider(aws_sdk_kms::config::Credentials::new(
+            access_key_id,
+            "drill",
+            None,
+            None,
+            "drill",
+        ))
+        .load()
+        .await
 }

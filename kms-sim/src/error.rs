@@ -83,6 +83,15 @@ impl KmsError {
         )
     }
 
+    /// The DryRunOperationException (HTTP 412) of a request that would have succeeded.
+    pub(crate) fn dry_run() -> Self {
+        KmsError {
+            code: "DryRunOperationException".to_string(),
+            message: "The request would have succeeded, but the DryRun option is set.".to_string(),
+            status: 412,
+        }
+    }
+
     /// The ThrottlingException KMS returns when a request quota is exceeded.
     pub fn throttling() -> Self {
         Self::client(

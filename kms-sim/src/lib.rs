@@ -21,6 +21,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod admin_api;
 mod api;
 mod clock;
 mod counters;
@@ -28,6 +29,7 @@ mod crypto;
 mod error;
 mod events;
 mod faults;
+mod keyspec;
 mod model;
 mod quotas;
 mod seed;
@@ -56,9 +58,9 @@ pub use events::RecordedEvent;
 pub use faults::{FaultKind, FaultRule, FaultWhen, Faults, ListedRule};
 pub use model::{
     ExpirationModel, ImportState, ImportType, KeyMaterialState, KeyState, KeyStateOverride,
-    KeyView, MaterialView, Origin,
+    KeyUsage, KeyView, KmsKeySpec, MaterialView, Origin,
 };
-pub use quotas::{AWS_DEFAULT_QUOTAS, Quotas};
+pub use quotas::{AWS_DEFAULT_QUOTAS, CRYPTO_ECC, CRYPTO_RSA, CRYPTO_SYMMETRIC, Quotas};
 pub use seed::{Seed, SeedKey};
 pub use store::{Caller, ImportOptions, KeyInfo, KeySpec, MAX_ON_DEMAND_ROTATIONS, Store};
 

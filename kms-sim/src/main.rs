@@ -1,7 +1,7 @@
 //! `kms-sim` binary: serves the simulator until Ctrl-C.
 //!
 //! ```text
-//! cargo run -p kms-sim -- --port 4566 --seed kms-sim/examples/seed.json --quota-scale 1 \
+//! cargo run -p kms-sim -- --port 4599 --seed kms-sim/examples/seed.json --quota-scale 1 \
 //!     --latency-ms 20-40 --faults faults.json --account AKIDEXAMPLE=222222222222
 //! ```
 
@@ -18,7 +18,8 @@ kms-sim: a local AWS KMS for imported key material (KMS JSON 1.1 over HTTP)
 USAGE: kms-sim [OPTIONS]
 
 OPTIONS:
-  --port N                 port to listen on (default 4566; 0 = any free port)
+  --port N                 port to listen on (default 4599, not LocalStack's 4566;
+                           0 = any free port)
   --host IP                address to bind (default 127.0.0.1)
   --seed FILE              seed file (keys, aliases, tags, material; see README)
   --faults FILE            fault rules (a JSON list, or {\"rules\": [...]}; see README)
@@ -34,10 +35,13 @@ OPTIONS:
   -h, --help               this help
 ";
 
+/// The default port: not LocalStack's 4566, so both can run side by side.
+const DEFAULT_PORT: u16 = 4599;
+
 fn parse_args(args: &[String]) -> Result<SimConfig, String> {
     let mut config = SimConfig::default();
     let mut host: IpAddr = IpAddr::from([127, 0, 0, 1]);
-    let mut port: u16 = 4566;
+    let mut port: u16 = DEFAULT_PORT;
     let mut quotas = Quotas::default();
     let mut i = 0;
     let value = |i: &mut usize, flag: &str| -> Result<String, String> {
@@ -196,6 +200,16 @@ mod tests {
 
     fn args(s: &str) -> Vec<String> {
         s.split_whitespace().map(str::to_string).collect()
+    }
+
+    #[test]
+    fn the_default_port_is_4599_not_localstacks_4566() {
+        // GIVEN no flags WHEN parsed THEN the simulator binds 127.0.0.1:4599
+        let c = parse_args(&[]).expect("config");
+        assert_eq!(c.addr.port(), 4599);
+        assert!(c.addr.ip().is_loopback());
+        // AND the help text says so
+        assert!(USAGE.contains("default 4599"));
     }
 
     #[test]

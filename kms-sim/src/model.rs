@@ -70,6 +70,48 @@ wire_enum!(
 );
 
 wire_enum!(
+    /// `KeySpec` of a KMS key (the key specs kms-sim implements).
+    KmsKeySpec {
+        /// AES-256-GCM symmetric encryption key.
+        SymmetricDefault => "SYMMETRIC_DEFAULT",
+        /// RSA 2048-bit key pair.
+        Rsa2048 => "RSA_2048",
+        /// RSA 3072-bit key pair.
+        Rsa3072 => "RSA_3072",
+        /// RSA 4096-bit key pair.
+        Rsa4096 => "RSA_4096",
+        /// NIST P-256 key pair.
+        EccNistP256 => "ECC_NIST_P256",
+        /// NIST P-384 key pair.
+        EccNistP384 => "ECC_NIST_P384",
+        /// NIST P-521 key pair.
+        EccNistP521 => "ECC_NIST_P521",
+        /// secp256k1 key pair.
+        EccSecgP256k1 => "ECC_SECG_P256K1",
+        /// HMAC key for HMAC-SHA-224.
+        Hmac224 => "HMAC_224",
+        /// HMAC key for HMAC-SHA-256.
+        Hmac256 => "HMAC_256",
+        /// HMAC key for HMAC-SHA-384.
+        Hmac384 => "HMAC_384",
+        /// HMAC key for HMAC-SHA-512.
+        Hmac512 => "HMAC_512",
+    }
+);
+
+wire_enum!(
+    /// `KeyUsage` of a KMS key (the usages kms-sim implements).
+    KeyUsage {
+        /// Encrypt / Decrypt (and data keys).
+        EncryptDecrypt => "ENCRYPT_DECRYPT",
+        /// Sign / Verify.
+        SignVerify => "SIGN_VERIFY",
+        /// GenerateMac / VerifyMac.
+        GenerateVerifyMac => "GENERATE_VERIFY_MAC",
+    }
+);
+
+wire_enum!(
     /// `KeyMaterialState` of one key material.
     KeyMaterialState {
         /// Used for encryption.
@@ -186,6 +228,10 @@ pub struct KeyView {
     pub region: String,
     /// `AWS_KMS` or `EXTERNAL`.
     pub origin: Origin,
+    /// `KeySpec`.
+    pub key_spec: KmsKeySpec,
+    /// `KeyUsage`.
+    pub key_usage: KeyUsage,
     /// `KeyState` as DescribeKey shows it.
     pub state: KeyState,
     /// `Enabled` as DescribeKey shows it.

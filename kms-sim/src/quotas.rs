@@ -20,6 +20,15 @@ pub struct Quotas {
     pub enabled: bool,
 }
 
+/// The quota shared by Encrypt, Decrypt, ReEncrypt, GenerateDataKey(+WithoutPlaintext),
+/// GenerateRandom, GenerateMac and VerifyMac with symmetric and HMAC keys.
+pub const CRYPTO_SYMMETRIC: &str = "Cryptographic operations (symmetric)";
+/// The quota shared by the cryptographic operations (Encrypt, Decrypt, ReEncrypt, Sign,
+/// Verify) with RSA keys.
+pub const CRYPTO_RSA: &str = "Cryptographic operations (RSA)";
+/// The quota shared by Sign and Verify with ECC keys.
+pub const CRYPTO_ECC: &str = "Cryptographic operations (ECC)";
+
 /// AWS default quotas (rps) used by [`Quotas::default`].
 pub const AWS_DEFAULT_QUOTAS: &[(&str, f64)] = &[
     ("DeleteImportedKeyMaterial", 15.0),
@@ -31,9 +40,11 @@ pub const AWS_DEFAULT_QUOTAS: &[(&str, f64)] = &[
     ("ListAliases", 500.0),
     ("DescribeKey", 2000.0),
     ("ListResourceTags", 2000.0),
-    // Cryptographic operations: the (smallest) regional shared quota for symmetric keys.
-    ("Encrypt", 5500.0),
-    ("Decrypt", 5500.0),
+    // Cryptographic operations share one quota per key type (the smallest regional default):
+    // see `CRYPTO_SYMMETRIC`, `CRYPTO_RSA`, `CRYPTO_ECC`.
+    (CRYPTO_SYMMETRIC, 5500.0),
+    (CRYPTO_RSA, 500.0),
+    (CRYPTO_ECC, 300.0),
     // EventBridge PutEvents (smallest regional default).
     ("PutEvents", 2400.0),
 ];
@@ -83,16 +94,30 @@ impl Quotas {
 
     /// The effective quota of `operation` (after scaling); `None` = unlimited.
     pub fn rps(&self, operation: &str) -> Option<f64> {
+        self.limit(operation).map(|(rps, _)| rps)
+    }
+
+    /// The bucket a call draws from and its quota: the operation's own when the operation is
+    /// listed, else its shared bucket (`shared`, when listed), else "other operations".
+    fn limit_in<'a>(&self, operation: &'a str, shared: Option<&'a str>) -> Option<(f64, &'a str)> {
         if !self.enabled {
             return None;
         }
-        let base = self.per_operation.get(operation).copied().or(self.other)?;
+        let (base, bucket) = match (self.per_operation.get(operation), shared) {
+            (Some(own), _) => (*own, operation),
+            (None, Some(s)) if self.per_operation.contains_key(s) => (self.per_operation[s], s),
+            _ => (self.other?, operation),
+        };
         let rps = base * self.scale;
         if rps.is_finite() && rps > 0.0 {
-            Some(rps)
+            Some((rps, bucket))
         } else {
             None
         }
+    }
+
+    fn limit<'a>(&self, operation: &'a str) -> Option<(f64, &'a str)> {
+        self.limit_in(operation, None)
     }
 }
 
@@ -130,13 +155,21 @@ impl Throttle {
             .clone()
     }
 
-    /// Takes one token; `false` = throttled.
-    pub fn admit(&self, account: &str, region: &str, operation: &str) -> bool {
-        let Some(rps) = self
+    /// Takes one token from the bucket of `operation` (or of the `shared` quota it counts
+    /// against); `false` = throttled.
+    pub fn admit(
+        &self,
+        account: &str,
+        region: &str,
+        operation: &str,
+        shared: Option<&str>,
+    ) -> bool {
+        let Some((rps, bucket)) = self
             .quotas
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .rps(operation)
+            .limit_in(operation, shared)
+            .map(|(rps, bucket)| (rps, bucket.to_string()))
         else {
             return true;
         };
@@ -144,11 +177,7 @@ impl Throttle {
         let now = Instant::now();
         let mut buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
         let bucket = buckets
-            .entry((
-                account.to_string(),
-                region.to_string(),
-                operation.to_string(),
-            ))
+            .entry((account.to_string(), region.to_string(), bucket))
             .or_insert(Bucket {
                 tokens: capacity,
                 last: now,
@@ -181,9 +210,37 @@ mod tests {
     #[test]
     fn a_bucket_admits_one_second_of_burst_per_account_and_region() {
         let t = Throttle::new(Quotas::default().with("X", 3.0));
-        let admitted = (0..10).filter(|_| t.admit("a", "r", "X")).count();
+        let admitted = (0..10).filter(|_| t.admit("a", "r", "X", None)).count();
         assert_eq!(admitted, 3);
-        assert!(t.admit("b", "r", "X"), "another account has its own bucket");
-        assert!(t.admit("a", "r2", "X"), "another Region has its own bucket");
+        assert!(
+            t.admit("b", "r", "X", None),
+            "another account has its own bucket"
+        );
+        assert!(
+            t.admit("a", "r2", "X", None),
+            "another Region has its own bucket"
+        );
+    }
+
+    #[test]
+    fn cryptographic_operations_share_their_key_type_bucket() {
+        // GIVEN a symmetric quota of 2 rps
+        let t = Throttle::new(Quotas::default().with(CRYPTO_SYMMETRIC, 2.0));
+        // WHEN Encrypt, GenerateMac and Decrypt draw from it in turn
+        let encrypt = t.admit("a", "r", "Encrypt", Some(CRYPTO_SYMMETRIC));
+        let mac = t.admit("a", "r", "GenerateMac", Some(CRYPTO_SYMMETRIC));
+        let decrypt = t.admit("a", "r", "Decrypt", Some(CRYPTO_SYMMETRIC));
+        // THEN the third call is throttled: one bucket for all three
+        assert_eq!((encrypt, mac, decrypt), (true, true, false));
+        // AND the RSA bucket is another one
+        assert!(t.admit("a", "r", "Decrypt", Some(CRYPTO_RSA)));
+        // AND an operation given its own quota draws from its own bucket
+        let own = Throttle::new(
+            Quotas::default()
+                .with(CRYPTO_SYMMETRIC, 1.0)
+                .with("Encrypt", 5.0),
+        );
+        assert!(own.admit("a", "r", "Decrypt", Some(CRYPTO_SYMMETRIC)));
+        assert!(own.admit("a", "r", "Encrypt", Some(CRYPTO_SYMMETRIC)));
     }
 }

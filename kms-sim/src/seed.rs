@@ -10,9 +10,9 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::clock::{from_epoch_seconds, parse_rfc3339};
-use crate::crypto::random_bytes;
+
 use crate::error::KmsError;
-use crate::model::{ImportType, KeyStateOverride, Origin};
+use crate::model::{ImportType, KeyStateOverride, KeyUsage, KmsKeySpec, Origin};
 use crate::store::{ImportOptions, KeyInfo, KeySpec, Store};
 
 /// A seed document.
@@ -51,8 +51,17 @@ pub struct SeedKey {
     /// Multi-Region key.
     #[serde(default)]
     pub multi_region: bool,
-    /// Material to import (EXTERNAL keys): `"generate"`, 64 hex characters,
-    /// `{"hex": ...}`, `{"base64": ...}` or `{"utf8": "<32 characters>"}`.
+    /// `KeySpec` (default `SYMMETRIC_DEFAULT`): `HMAC_256`, `RSA_2048`, `ECC_NIST_P256`, ...
+    pub key_spec: Option<String>,
+    /// `KeyUsage` (default: the spec's first usage).
+    pub key_usage: Option<String>,
+    /// Replicas of a multi-Region key, one per Region; an EXTERNAL key's `material` is
+    /// imported into each of them too.
+    #[serde(default)]
+    pub replica_regions: Vec<String>,
+    /// Material to import (EXTERNAL keys): `"generate"` (right for the key spec), hex,
+    /// `{"hex": ...}`, `{"base64": ...}` (e.g. a PKCS#8 key pair) or `{"utf8": ...}`; 32 bytes
+    /// for symmetric keys.
     pub material: Option<Value>,
     /// Expiry of the material: epoch seconds, RFC 3339, or relative `"+30d"`, `"+12h"`,
     /// `"+15m"`, `"+90s"`. Absent = does not expire.
@@ -124,9 +133,21 @@ impl Seed {
     }
 }
 
+/// Symmetric material (32 bytes) of a seed.
 fn material_of(v: &Value) -> Result<[u8; 32], String> {
+    let bytes = material_for(KmsKeySpec::SymmetricDefault, v)?;
+    bytes
+        .as_slice()
+        .try_into()
+        .map_err(|_| format!("material must be 32 bytes, got {}", bytes.len()))
+}
+
+/// The material bytes a seed gives for a key of `spec` (`generate`: fresh material of the
+/// spec's form); the store checks them against the spec.
+fn material_for(spec: KmsKeySpec, v: &Value) -> Result<Vec<u8>, String> {
+    let generate = || spec.generate_material().map_err(|e| e.to_string());
     let bytes = match v {
-        Value::String(s) if s == "generate" => return Ok(random_bytes()),
+        Value::String(s) if s == "generate" => return generate(),
         Value::String(s) => hex::decode(s).map_err(|_| {
             "material must be \"generate\", 64 hex characters, {\"hex\"}, {\"base64\"} or {\"utf8\"}"
                 .to_string()
@@ -141,17 +162,14 @@ fn material_of(v: &Value) -> Result<[u8; 32], String> {
             } else if let Some(u) = o.get("utf8").and_then(Value::as_str) {
                 u.as_bytes().to_vec()
             } else if o.get("generate").and_then(Value::as_bool) == Some(true) {
-                return Ok(random_bytes());
+                return generate();
             } else {
                 return Err("material object needs hex, base64, utf8 or generate".into());
             }
         }
         _ => return Err("material must be a string or an object".into()),
     };
-    bytes
-        .as_slice()
-        .try_into()
-        .map_err(|_| format!("material must be 32 bytes, got {}", bytes.len()))
+    Ok(bytes)
 }
 
 fn time_of(v: &Value, now: SystemTime) -> Result<SystemTime, String> {
@@ -199,6 +217,14 @@ impl SeedKey {
         if self.key_id.is_some() && numbered {
             return Err("key_id cannot be combined with count".into());
         }
+        let key_spec = match self.key_spec.as_deref() {
+            None => KmsKeySpec::SymmetricDefault,
+            Some(s) => KmsKeySpec::parse(s).ok_or_else(|| format!("unknown key_spec {s}"))?,
+        };
+        let key_usage = match self.key_usage.as_deref() {
+            None => None,
+            Some(u) => Some(KeyUsage::parse(u).ok_or_else(|| format!("unknown key_usage {u}"))?),
+        };
         let spec = KeySpec {
             account: self.account.clone(),
             region: self.region.clone(),
@@ -211,6 +237,8 @@ impl SeedKey {
                 .collect(),
             multi_region: self.multi_region,
             aliases: self.aliases.iter().map(|a| subst(a)).collect(),
+            key_spec,
+            key_usage,
         };
         let info = store
             .create_key_with_id(spec, self.key_id.clone())
@@ -225,18 +253,34 @@ impl SeedKey {
                 .as_ref()
                 .map(|v| time_of(v, now))
                 .transpose()?;
+            let bytes = material_for(key_spec, m)?;
+            let options = ImportOptions {
+                valid_to,
+                import_type: ImportType::NewKeyMaterial,
+                key_material_id: None,
+                description: self.material_description.clone(),
+            };
             store
-                .import_material(
-                    &info.arn,
-                    material_of(m)?,
-                    ImportOptions {
-                        valid_to,
-                        import_type: ImportType::NewKeyMaterial,
-                        key_material_id: None,
-                        description: self.material_description.clone(),
-                    },
-                )
+                .import_key_material(&info.arn, &bytes, options.clone())
                 .map_err(|e| e.to_string())?;
+            for region in &self.replica_regions {
+                let replica = store
+                    .replicate(&info.arn, region)
+                    .map_err(|e| e.to_string())?;
+                let existing = ImportOptions {
+                    import_type: ImportType::ExistingKeyMaterial,
+                    ..options.clone()
+                };
+                store
+                    .import_key_material(&replica.arn, &bytes, existing)
+                    .map_err(|e| e.to_string())?;
+            }
+        } else {
+            for region in &self.replica_regions {
+                store
+                    .replicate(&info.arn, region)
+                    .map_err(|e| e.to_string())?;
+            }
         }
         if let Some(m) = &self.pending_material {
             store
@@ -315,5 +359,39 @@ mod tests {
         );
         assert!(material_of(&json!("abcd")).is_err());
         assert!(material_of(&json!("generate")).is_ok());
+    }
+
+    #[test]
+    fn seeds_create_hmac_keys_and_multi_region_replicas_with_their_material() {
+        // GIVEN a seed with an imported HMAC key and a replicated multi-Region key
+        let seed = Seed::from_json(&json!({"keys": [
+            {"key_spec": "HMAC_384", "key_usage": "GENERATE_VERIFY_MAC", "material": "generate"},
+            {"multi_region": true, "material": "generate", "replica_regions": ["eu-west-1"]}
+        ]}))
+        .expect("seed");
+        let store = Store::new(crate::clock::SimClock::new(), "111111111111", "us-east-1");
+        // WHEN it is applied
+        let keys = seed
+            .apply(&store, &Mutex::new(HashMap::new()))
+            .expect("applies");
+        // THEN the HMAC key is Enabled with its spec and makes MACs
+        let hmac = store.describe(&keys[0].arn).expect("hmac key");
+        assert_eq!(hmac.key_spec, KmsKeySpec::Hmac384);
+        assert_eq!(
+            store.generate_mac(&keys[0].arn, b"m").map(|m| m.len()),
+            Ok(48)
+        );
+        // AND the replica exists in eu-west-1, Enabled with the primary's material
+        let replica_arn = keys[1].arn.replace("us-east-1", "eu-west-1");
+        let replica = store.describe(&replica_arn).expect("replica");
+        let primary = store.describe(&keys[1].arn).expect("primary");
+        assert_eq!(replica.state, crate::model::KeyState::Enabled);
+        assert_eq!(
+            replica.materials[0].key_material_id,
+            primary.materials[0].key_material_id
+        );
+        // AND unknown specs are refused
+        let bad = Seed::from_json(&json!({"keys": [{"key_spec": "AES_512"}]})).expect("parses");
+        assert!(bad.apply(&store, &Mutex::new(HashMap::new())).is_err());
     }
 }

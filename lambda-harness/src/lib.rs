@@ -17,7 +17,8 @@
 //!   stderr line by line, measures the cold start (first `/next` minus spawn) and the peak RSS
 //!   (`VmHWM` polled from `/proc/<pid>/status`, and `ru_maxrss` from `wait4` at exit), and kills
 //!   the process (group) on drop.
-//! * The `lambda-harness` binary: `lambda-harness run --event e.json -- ./bootstrap` for use by hand.
+//! * The `lambda-harness` binary, for use by hand:
+//!   `lambda-harness run --event events/direct-invocation.json -- target/release/kms-material-guard`.
 //!
 //! ```no_run
 //! use std::time::Duration;
@@ -41,12 +42,17 @@
 //! # }
 //! ```
 
-mod api;
+// Layers, bottom up (each uses only the ones below it; see the README's "Source layout"):
+// changes, invocation, options -> sandbox -> server -> runtime_api -> process.
+mod changes;
+mod invocation;
+mod options;
 mod process;
+mod runtime_api;
+mod sandbox;
 mod server;
 
-pub use api::{
-    AsyncInvocation, FunctionError, Invocation, InvocationSource, RuntimeApi, RuntimeApiOptions,
-    error_types,
-};
+pub use invocation::{AsyncInvocation, FunctionError, Invocation, InvocationSource, error_types};
+pub use options::RuntimeApiOptions;
 pub use process::{FunctionCommand, FunctionProcess, OutputStream, PeakRss};
+pub use runtime_api::RuntimeApi;

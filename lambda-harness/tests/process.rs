@@ -182,6 +182,34 @@ async fn a_killed_runtime_whose_poll_is_still_open_is_not_given_the_next_invocat
 }
 
 #[tokio::test]
+async fn all_output_written_before_the_exit_is_captured_when_the_exit_is_reported() {
+    // GIVEN a process that writes 20,000 lines to stderr, then 20,000 to stdout, and exits with
+    // status 3 at once: at its exit, up to a pipe buffer of each is still unread
+    let api = start_api().await;
+    let function = FunctionProcess::spawn(
+        &api,
+        FunctionCommand::new("sh").args(["-c", "seq 1 20000 >&2; seq 1 20000; exit 3"]),
+    )
+    .expect("spawn sh");
+
+    // WHEN its exit is reported
+    let status = function.wait_exit(PATIENCE).await.expect("it exits");
+
+    // THEN every line of both streams has already been captured, in order
+    assert_eq!(status.code(), Some(3));
+    let expected: Vec<String> = (1..=20_000).map(|n| n.to_string()).collect();
+    let stderr = function.stderr_lines();
+    assert_eq!(stderr.len(), expected.len(), "stderr lines at the exit");
+    assert_eq!(stderr, expected);
+    assert_eq!(function.stdout_lines(), expected);
+    // AND the same holds for what the API reports: the exit fails the next invocation
+    assert_eq!(
+        api.invoke(json!({}), PATIENCE).await.error_type(),
+        Some(error_types::EXIT_ERROR)
+    );
+}
+
+#[tokio::test]
 async fn spawning_a_missing_binary_is_an_error() {
     // GIVEN a harness
     let api = start_api().await;
@@ -370,4 +398,78 @@ async fn cli_without_events_measures_the_cold_start_in_text() {
         .await
         .expect("run lambda-harness");
     assert_eq!(usage.status.code(), Some(2));
+}
+
+#[tokio::test]
+async fn cli_help_prints_usage_and_runs_nothing() {
+    // GIVEN command lines asking for help in every place it can be asked, some with a command
+    // after `--` that would leave a marker file if it ran
+    let dir = std::env::temp_dir().join(format!("lambda-harness-help-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let marker = dir.join("ran");
+    let touch = format!("touch {}", marker.display());
+    let asks: Vec<Vec<&str>> = vec![
+        vec!["--help"],
+        vec!["-h"],
+        vec!["help"],
+        vec!["run", "--help"],
+        vec!["run", "--handler", "--help", "--", "sh", "-c", &touch],
+        vec![
+            "run",
+            "--event",
+            "missing.json",
+            "-h",
+            "--",
+            "sh",
+            "-c",
+            &touch,
+        ],
+    ];
+    for ask in asks {
+        // WHEN the binary runs with it
+        let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_lambda-harness"))
+            .args(&ask)
+            .output()
+            .await
+            .expect("run lambda-harness");
+
+        // THEN it prints the usage on stdout, succeeds, and starts nothing
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(stdout.contains("USAGE:"), "{ask:?}: {stdout}");
+        assert_eq!(output.status.code(), Some(0), "{ask:?}");
+        assert!(!marker.exists(), "{ask:?} ran the command");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn cli_help_names_files_that_exist() {
+    // GIVEN the usage text
+    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_lambda-harness"))
+        .arg("--help")
+        .output()
+        .await
+        .expect("run lambda-harness");
+    let usage = String::from_utf8_lossy(&output.stdout);
+
+    // WHEN the repository files it names are looked up from the repository root (build outputs
+    // under target/ excepted)
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("the workspace root");
+    let named: Vec<&str> = usage
+        .split_whitespace()
+        .map(|w| w.trim_matches(|c: char| "`'\"(),;\\".contains(c)))
+        .filter(|w| w.contains('/') && !w.starts_with("target/"))
+        .filter(|w| w.ends_with(".json") || w.ends_with(".py") || w.ends_with(".rs"))
+        .collect();
+
+    // THEN there are some, and every one exists
+    assert!(named.len() >= 2, "{named:?}");
+    for path in named {
+        assert!(
+            root.join(path).is_file(),
+            "the help names {path}, which does not exist"
+        );
+    }
 }

@@ -1,15 +1,16 @@
 //! A local organization: one local KMS serving every member account and Region, one member
-//! function per account x Region, the router wired like `templates/central.yaml` (central bus,
-//! one fan-out rule per member bus, the audit log group) and `template.yaml` as the StackSet
-//! deploys it (the member's incident bus policy and rule, the function's asynchronous
-//! invocation configuration, its dead-letter queues).
+//! function per account x Region, the router wired like `templates/central.yaml` (central bus
+//! that admits audit records only forwarded by a member's rule, one fan-out rule per member bus,
+//! the audit log group) and `template.yaml` as the StackSet deploys it (the member's incident
+//! bus, its policy and rules: requests to the function, audit records to the central bus; the
+//! function's asynchronous invocation configuration, its dead-letter queues).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use aws_sdk_eventbridge::types::PutEventsRequestEntry;
-use kms_sim::{ImportOptions, KeyInfo, KeySpec, KmsSim, SimConfig};
+use kms_sim::{ImportOptions, KeyInfo, KeySpec, KeyUsage, KmsKeySpec, KmsSim, SimConfig};
 use serde_json::{Value, json};
 
 use crate::aws::{BusArn, MemberId, queue_arn};
@@ -30,6 +31,8 @@ pub const CENTRAL_ACCOUNT: &str = "999999999999";
 pub const CENTRAL_REGION: &str = "us-east-1";
 /// `CentralEventBusName` (templates/central.yaml default).
 pub const CENTRAL_BUS_NAME: &str = "kms-material-guard-central";
+/// `IncidentBusName` (template.yaml default): each member's incident bus.
+pub const MEMBER_BUS_NAME: &str = "kms-material-guard";
 /// The access key id of the responder in the central account.
 pub const RESPONDER_ACCESS_KEY: &str = "AKIDRESPONDER999";
 /// The source of revocation requests (`IncidentSource`, members' `AllowedSources`).
@@ -134,6 +137,25 @@ pub enum StartError {
     Pattern(#[from] crate::pattern::PatternError),
 }
 
+/// The member's spec with the continuation key the member template creates (an `HMAC_256` key
+/// of its account and Region, `MATERIAL_GUARD_CONTINUATION_KEY`), unless the spec names one.
+fn with_continuation_key(sim: &KmsSim, spec: &MemberSpec) -> MemberSpec {
+    const VAR: &str = "MATERIAL_GUARD_CONTINUATION_KEY";
+    let mut spec = spec.clone();
+    if !spec.env.iter().any(|(k, _)| k == VAR) {
+        let key = sim.store().create_key(
+            KeySpec::aws_kms()
+                .in_account(&spec.id.account)
+                .in_region(&spec.id.region)
+                .key_spec(KmsKeySpec::Hmac256)
+                .key_usage(KeyUsage::GenerateVerifyMac)
+                .description("kms-material-guard continuation key"),
+        );
+        spec.env.push((VAR.to_string(), key.arn));
+    }
+    spec
+}
+
 fn pattern(v: Value) -> Result<Pattern, crate::pattern::PatternError> {
     Pattern::parse(&v)
 }
@@ -161,6 +183,7 @@ impl LocalOrg {
         let endpoint = sim.endpoint_url();
         let mut members = BTreeMap::new();
         for spec_m in &spec.members {
+            let spec_m = &with_continuation_key(&sim, spec_m);
             let member = Self::deploy_member(&router, spec_m, &central_bus, &endpoint).await?;
             members.insert(spec_m.id.clone(), member);
         }
@@ -174,8 +197,9 @@ impl LocalOrg {
         })
     }
 
-    /// The central stack: the central bus (members publish only their audit records and
-    /// summaries), its dead-letter queue, the audit log group and its rule.
+    /// The central stack: the central bus (members' audit records and summaries only, and only
+    /// forwarded by a member's rule; nobody puts them there directly), its dead-letter queue,
+    /// the audit log group and its rule.
     fn deploy_central(
         router: &Router,
         central_bus: &BusArn,
@@ -183,11 +207,13 @@ impl LocalOrg {
     ) -> Result<(), StartError> {
         router.add_bus(
             central_bus,
-            BusPolicy::own_account().grant(
-                member_accounts,
-                Some(&[GUARD_SOURCE]),
-                Some(&[AUDIT_DETAIL_TYPE, SUMMARY_DETAIL_TYPE]),
-            ),
+            BusPolicy::own_account()
+                .grant_forwarded(
+                    member_accounts,
+                    Some(&[GUARD_SOURCE]),
+                    Some(&[AUDIT_DETAIL_TYPE, SUMMARY_DETAIL_TYPE]),
+                )
+                .deny_direct(&[GUARD_SOURCE]),
         )?;
         let central_dlq = Self::central_dlq_arn();
         router.add_queue(&central_dlq);
@@ -210,8 +236,8 @@ impl LocalOrg {
     }
 
     /// One stack instance: the member's incident bus and its policy, the function with its
-    /// asynchronous invocation configuration and its `IncidentRequest` rule; and the central
-    /// fan-out rule to that bus.
+    /// asynchronous invocation configuration, its `IncidentRequest` and `AuditToCentralRule`
+    /// rules; and the central fan-out rule to that bus.
     async fn deploy_member(
         router: &Router,
         spec: &MemberSpec,
@@ -219,8 +245,8 @@ impl LocalOrg {
         endpoint: &str,
     ) -> Result<Arc<Member>, StartError> {
         let id = &spec.id;
-        let member_bus = BusArn::default_bus(id);
-        // IncidentBusCentralAccountPolicy: the central account, requests only.
+        let member_bus = BusArn::new(&id.region, &id.account, MEMBER_BUS_NAME);
+        // IncidentEventBus: the central account (its fan-out role), requests only.
         router.add_bus(
             &member_bus,
             BusPolicy::own_account().grant(
@@ -233,7 +259,7 @@ impl LocalOrg {
             Member::deploy(
                 spec,
                 CENTRAL_ACCOUNT,
-                central_bus,
+                MEMBER_BUS_NAME,
                 endpoint,
                 router.downgrade(),
             )
@@ -252,8 +278,10 @@ impl LocalOrg {
         Ok(member)
     }
 
-    /// The member's `IncidentRequest` rule (its bus -> its function) and the central fan-out
-    /// rule (the central bus -> its bus).
+    /// The member's `IncidentRequest` rule (its bus -> its function), its `AuditToCentralRule`
+    /// (its audit records and summaries -> the central bus, which then carry the member's
+    /// account and Region as EventBridge set them) and the central fan-out rule (the central bus
+    /// -> its bus).
     fn route_to_member(
         router: &Router,
         id: &MemberId,
@@ -272,6 +300,20 @@ impl LocalOrg {
             .target(
                 Target::new("MaterialGuardFunction", function_arn)
                     .with_retry(8, Duration::from_secs(3600))
+                    .with_dead_letter_queue(&queue_arn(id, "kms-material-guard-rule-dlq")),
+            ),
+        )?;
+        router.put_rule(
+            Rule::new(
+                "kms-material-guard-audit-to-central",
+                member_bus,
+                pattern(json!({"source": [GUARD_SOURCE],
+                               "detail-type": [AUDIT_DETAIL_TYPE, SUMMARY_DETAIL_TYPE],
+                               "account": [id.account]}))?,
+            )
+            .target(
+                Target::new("central-bus", &central_bus.to_string())
+                    .with_retry(185, Duration::from_secs(86_400))
                     .with_dead_letter_queue(&queue_arn(id, "kms-material-guard-rule-dlq")),
             ),
         )?;

@@ -16,7 +16,7 @@ use kms_material_guard::publish::EventBridgeSink;
 use kms_material_guard::{Config, Guard, Invocation};
 use serde_json::Value;
 
-use crate::aws::{BusArn, MemberId, function_arn};
+use crate::aws::{MemberId, function_arn};
 use crate::router::{BoxFuture, Function, InvokeError, LambdaContext, WeakRouter};
 use crate::sdk::local_sdk_config;
 
@@ -201,11 +201,12 @@ pub struct DeployError {
 }
 
 /// The function's configuration as the member template sets it (trusted central account,
-/// audit bus = the central bus ARN, its OUs), with the spec's overrides.
+/// audit bus = the member's own incident bus, whose rule forwards to the central bus; its OUs),
+/// with the spec's overrides.
 fn member_config(
     spec: &MemberSpec,
     central_account: &str,
-    central_bus: &str,
+    audit_bus: &str,
 ) -> Result<Config, DeployError> {
     let id = &spec.id;
     let units = spec.organizational_units.join(",");
@@ -217,7 +218,7 @@ fn member_config(
             "MATERIAL_GUARD_TRUSTED_ACCOUNTS".into(),
             central_account.into(),
         ),
-        ("MATERIAL_GUARD_AUDIT_EVENT_BUS".into(), central_bus.into()),
+        ("MATERIAL_GUARD_AUDIT_EVENT_BUS".into(), audit_bus.into()),
         ("MATERIAL_GUARD_ORGANIZATIONAL_UNITS".into(), units),
     ];
     for (k, v) in &spec.env {
@@ -238,18 +239,23 @@ fn member_config(
 
 impl Member {
     /// Deploys the function for `spec`: configuration as the member template sets it (trusted
-    /// central account, audit bus = the central bus ARN, its OUs), KMS and EventBridge clients
-    /// against `endpoint` with the member's credentials, continuations through `router`.
+    /// central account, audit bus = `audit_bus`, the name of its own incident bus; its OUs), KMS
+    /// and EventBridge clients against `endpoint` with the member's credentials, continuations
+    /// through `router`.
     pub async fn deploy(
         spec: &MemberSpec,
         central_account: &str,
-        central_bus: &BusArn,
+        audit_bus: &str,
         endpoint: &str,
         router: WeakRouter,
     ) -> Result<Member, DeployError> {
         let id = spec.id.clone();
-        let bus = central_bus.to_string();
-        let config = member_config(spec, central_account, &bus)?;
+        let config = member_config(spec, central_account, audit_bus)?;
+        // The bus the configuration names (the spec may override the template's).
+        let bus = config
+            .audit_event_bus
+            .clone()
+            .unwrap_or_else(|| audit_bus.to_string());
         let sdk = local_sdk_config(&id.region, endpoint, &spec.access_key_id).await;
         let kms_calls = Arc::new(KmsCalls::default());
         let kms = kms_material_guard::kms_client(&sdk, &config);
@@ -333,7 +339,8 @@ impl Member {
         &self.kms_calls
     }
 
-    /// Audit records and summaries published to the central bus / lost after every retry.
+    /// Audit records and summaries published to its incident bus (forwarded to the central bus)
+    /// / lost after every retry.
     pub fn published(&self) -> (u64, u64) {
         (self.publisher.published(), self.publisher.lost())
     }

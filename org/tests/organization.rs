@@ -8,7 +8,7 @@ mod common;
 use common::{assert_central_log_valid, member, org, org_with, request};
 use kms_sim::{FaultKind, FaultRule, KeyState};
 use org::aws::MemberId;
-use org::local::{LocalOrg, OU_DEV, OU_WORKLOADS, OrgSpec};
+use org::local::{LocalOrg, MEMBER_BUS_NAME, OU_DEV, OU_WORKLOADS, OrgSpec};
 use org::member::Availability;
 use org::report::{MemberStatus, Phase};
 use org::router::DeliveryOutcome;
@@ -534,7 +534,7 @@ async fn only_the_central_account_reaches_the_members() {
             "someone-else",
             "Key Material Revocation Requested",
             &request("INC-X", false, json!({"regions": ["eu-west-1"]})),
-            "arn:aws:events:eu-west-1:111111111111:event-bus/default",
+            &format!("arn:aws:events:eu-west-1:111111111111:event-bus/{MEMBER_BUS_NAME}"),
         )],
     );
     org.settle().await.expect("delivered");

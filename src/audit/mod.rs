@@ -18,7 +18,7 @@ use crate::domain::{Action, Invocation, KeyResult, Material, Outcome, Provenance
 use crate::metrics::Sample;
 use crate::request::RevocationRequest;
 
-pub use sink::{AuditSink, MemorySink, StdoutSink, Tee};
+pub use sink::{AuditSink, Flushing, MemorySink, StdoutSink, Tee};
 
 /// The schema identifier stamped on every record.
 pub const SCHEMA: &str = "kms-material-guard/audit/v1";

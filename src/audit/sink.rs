@@ -4,6 +4,8 @@
 use std::io::Write;
 use std::sync::Mutex;
 
+use tokio::time::Instant;
+
 use super::AuditRecord;
 
 /// Where audit records go. The function writes them to stdout; tests collect them.
@@ -15,12 +17,16 @@ pub trait AuditSink: Send + Sync {
     /// `kms-material-guard/summary/v1`, `schema/revocation-summary.v1.json`).
     fn emit_summary(&self, _summary: &serde_json::Value) {}
 
-    /// Delivers anything buffered (called before each invocation returns). Never fails: a sink
-    /// reports its own delivery problems.
-    fn flush(&self) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + '_>> {
-        Box::pin(async {})
+    /// Delivers anything buffered (called before each invocation returns), giving up at `by`
+    /// (the invocation's deadline less what the response needs). Returns how many records and
+    /// summaries could not be delivered. Never fails: a sink reports its own delivery problems.
+    fn flush(&self, _by: Option<Instant>) -> Flushing<'_> {
+        Box::pin(async { 0 })
     }
 }
+
+/// A sink's flush: resolves to the number of records it could not deliver.
+pub type Flushing<'a> = std::pin::Pin<Box<dyn std::future::Future<Output = usize> + Send + 'a>>;
 
 /// Writes each record as one JSON line on stdout, flushed immediately so a record is never lost
 /// when the invocation later fails or times out.
@@ -108,11 +114,13 @@ impl AuditSink for Tee {
         }
     }
 
-    fn flush(&self) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + '_>> {
+    fn flush(&self, by: Option<Instant>) -> Flushing<'_> {
         Box::pin(async move {
+            let mut undelivered = 0;
             for sink in &self.0 {
-                sink.flush().await;
+                undelivered += sink.flush(by).await;
             }
+            undelivered
         })
     }
 }

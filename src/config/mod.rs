@@ -108,6 +108,12 @@ pub struct Config {
     /// Lowest Security Hub severity label of an imported finding that revokes its keys;
     /// `None`: imported findings never revoke (custom actions always do).
     pub securityhub_min_severity: Option<Severity>,
+    /// Security Hub product ARN patterns (`*` matches any run of characters) whose findings may
+    /// revoke, besides AWS's own integrations (`arn:<partition>:securityhub:<region>::product/aws/*`).
+    pub securityhub_product_arns: Vec<String>,
+    /// The Security Hub custom action whose findings revoke; `None`: the template's action,
+    /// `arn:<partition>:securityhub:<region>:<account>:action/custom/RevokeKeyMaterial`.
+    pub securityhub_action_arn: Option<String>,
     /// GuardDuty finding type patterns mapped to tag selectors; empty: GuardDuty does nothing.
     pub guardduty_mappings: Vec<GuardDutyMapping>,
     /// The function (name or ARN) a large request continues in when the deadline comes;
@@ -115,6 +121,9 @@ pub struct Config {
     pub continuation_function: Option<String>,
     /// Organizational units (and parents) the account belongs to, for requests targeting OUs.
     pub organizational_units: Vec<String>,
+    /// The KMS HMAC key (key ARN or alias ARN) that seals continuation payloads (GenerateMac /
+    /// VerifyMac); `None`: continuations are neither started nor accepted.
+    pub continuation_key: Option<String>,
 }
 
 impl Default for Config {
@@ -144,11 +153,24 @@ impl Default for Config {
             audit_event_bus: None,
             metrics_namespace: Some(DEFAULT_METRICS_NAMESPACE.to_string()),
             securityhub_min_severity: None,
+            securityhub_product_arns: Vec::new(),
+            securityhub_action_arn: None,
             guardduty_mappings: Vec::new(),
             continuation_function: None,
             organizational_units: Vec::new(),
+            continuation_key: None,
         }
     }
+}
+
+/// `arn:<partition>:<service>:...` without whitespace or control characters, at most 2048.
+fn arn_like(s: &str, service: &str) -> bool {
+    let mut parts = s.splitn(4, ':');
+    parts.next() == Some("arn")
+        && parts.next().is_some_and(|p| p.starts_with("aws"))
+        && parts.next() == Some(service)
+        && s.len() <= 2048
+        && !s.chars().any(|c| c.is_whitespace() || c.is_control())
 }
 
 fn days(n: u32) -> Duration {
@@ -249,6 +271,21 @@ impl Config {
             audit_event_bus: audit_event_bus(&env)?,
             metrics_namespace: metrics_namespace(&env)?,
             securityhub_min_severity: securityhub_min_severity(&env)?,
+            securityhub_product_arns: env.list("MATERIAL_GUARD_SECURITYHUB_PRODUCT_ARNS", |s| {
+                arn_like(s, "securityhub")
+                    .then_some(())
+                    .ok_or("each entry must be a Security Hub product ARN pattern (arn:<partition>:securityhub:...)")
+            })?,
+            securityhub_action_arn: match env.get("MATERIAL_GUARD_SECURITYHUB_ACTION_ARN") {
+                Some(a) if !arn_like(&a, "securityhub") || a.contains('*') => {
+                    return Err(invalid(
+                        "MATERIAL_GUARD_SECURITYHUB_ACTION_ARN",
+                        &a,
+                        "must be a Security Hub custom action ARN (arn:<partition>:securityhub:<region>:<account>:action/custom/<id>)",
+                    ));
+                }
+                a => a,
+            },
             guardduty_mappings: match env.get("MATERIAL_GUARD_GUARDDUTY_MAPPINGS") {
                 None => Vec::new(),
                 Some(v) => GuardDutyMapping::parse_list(&v).map_err(|problem| {
@@ -261,103 +298,19 @@ impl Config {
                     .then_some(())
                     .ok_or("each entry must be an OU id (ou-xxxx-yyyyyyyy) or root id (r-xxxx)")
             })?,
+            continuation_key: match env.get("MATERIAL_GUARD_CONTINUATION_KEY") {
+                Some(k) if !arn_like(&k, "kms") => {
+                    return Err(invalid(
+                        "MATERIAL_GUARD_CONTINUATION_KEY",
+                        &k,
+                        "must be the ARN of a KMS HMAC key or of its alias",
+                    ));
+                }
+                k => k,
+            },
         })
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use std::collections::HashMap;
-
-    fn from(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
-        let map: HashMap<String, String> = pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        Config::from_lookup(|k| map.get(k).cloned())
-    }
-
-    #[test]
-    fn defaults_apply_when_only_the_region_is_set() {
-        let c = from(&[("AWS_REGION", "eu-west-1")]).expect("valid");
-        assert_eq!(c.region, "eu-west-1");
-        assert_eq!(c.scope.mode, ScopeMode::Tagged);
-        assert_eq!(c.scope.tag_key, "kms-material-guard:revocable");
-        assert_eq!(c.scope.tag_value, "true");
-        assert_eq!(c.allowed_sources, vec!["incident-response"]);
-        assert!(c.trusted_accounts.is_empty());
-        assert_eq!(c.blast_radius, 100);
-        assert!(!c.dry_run);
-        assert_eq!(c.expiry_warning, Duration::from_secs(14 * 86_400));
-        assert_eq!(c.delete_rate, 10.0);
-    }
-
-    #[test]
-    fn missing_region_names_the_variable() {
-        let err = from(&[]).unwrap_err();
-        assert_eq!(err, ConfigError::Missing { name: "AWS_REGION" });
-        assert!(err.to_string().contains("AWS_REGION"));
-    }
-
-    #[test]
-    fn each_malformed_variable_is_named() {
-        for (name, value) in [
-            ("MATERIAL_GUARD_BLAST_RADIUS", "many"),
-            ("MATERIAL_GUARD_BLAST_RADIUS", "0"),
-            ("MATERIAL_GUARD_DRY_RUN", "yes"),
-            ("MATERIAL_GUARD_SCOPE_MODE", "everything"),
-            ("MATERIAL_GUARD_ACCOUNT_ID", "12345"),
-            ("MATERIAL_GUARD_TRUSTED_ACCOUNTS", "111111111111,abc"),
-            ("MATERIAL_GUARD_ALLOWED_SOURCES", "aws.kms"),
-            ("MATERIAL_GUARD_DELETE_RATE", "-3"),
-            ("MATERIAL_GUARD_EXPIRY_WARNING_DAYS", "9999"),
-            ("MATERIAL_GUARD_CONCURRENCY", "0"),
-            ("MATERIAL_GUARD_MAX_ATTEMPTS", "0"),
-            ("MATERIAL_GUARD_CALL_TIMEOUT_MS", "1"),
-            ("MATERIAL_GUARD_SCOPE_TAG_KEY", "aws:reserved"),
-            ("MATERIAL_GUARD_ROTATE_RATE", "0"),
-            ("MATERIAL_GUARD_MAX_MATERIAL_AGE_DAYS", "0"),
-            ("MATERIAL_GUARD_CRYPTO_PERIOD_GRACE_DAYS", "1000"),
-            ("MATERIAL_GUARD_METRICS_NAMESPACE", "AWS/KMS"),
-            ("MATERIAL_GUARD_SECURITYHUB_MIN_SEVERITY", "SEVERE"),
-            (
-                "MATERIAL_GUARD_GUARDDUTY_MAPPINGS",
-                "[{\"findingType\": 3}]",
-            ),
-            ("MATERIAL_GUARD_AUDIT_EVENT_BUS", "two words"),
-        ] {
-            let err = from(&[("AWS_REGION", "us-east-1"), (name, value)]).unwrap_err();
-            assert!(err.to_string().contains(name), "{name}={value}: {err}");
-        }
-        let err = from(&[("AWS_REGION", "not a region")]).unwrap_err();
-        assert!(err.to_string().contains("AWS_REGION"));
-    }
-
-    #[test]
-    fn widening_the_scope_and_lists_parse() {
-        let c = from(&[
-            ("AWS_REGION", "us-gov-west-1"),
-            ("MATERIAL_GUARD_SCOPE_MODE", "all-external"),
-            (
-                "MATERIAL_GUARD_ALLOWED_SOURCES",
-                " incident-response , soc.automation ",
-            ),
-            (
-                "MATERIAL_GUARD_TRUSTED_ACCOUNTS",
-                "111111111111,222222222222",
-            ),
-            ("MATERIAL_GUARD_DRY_RUN", "true"),
-            ("MATERIAL_GUARD_DELETE_RATE", "2.5"),
-        ])
-        .expect("valid");
-        assert_eq!(c.scope.mode, ScopeMode::AllExternal);
-        assert_eq!(
-            c.allowed_sources,
-            vec!["incident-response", "soc.automation"]
-        );
-        assert_eq!(c.trusted_accounts, vec!["111111111111", "222222222222"]);
-        assert!(c.dry_run);
-        assert_eq!(c.delete_rate, 2.5);
-    }
-}
+mod tests;

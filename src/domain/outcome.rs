@@ -78,8 +78,11 @@ pub enum Outcome {
     /// Not attempted before the deadline; a new invocation of the function continues with it
     /// (`error_message` names it).
     Continued,
-    /// KMS deleted expired material (expiry event).
+    /// KMS deleted expired material (expiry event; DescribeKey confirms `PendingImport`).
     Expired,
+    /// An expiry event named a key whose material is imported (DescribeKey: `Enabled` or
+    /// `Disabled`): imported again since the event, or the event is stale. Nothing was done.
+    NotExpired,
     /// The sweep found material expiring within the warning window.
     ExpiringSoon,
     /// The sweep found a malformed `kms-material-guard:revoke-at` tag; nothing was done.
@@ -122,6 +125,7 @@ impl Outcome {
             Outcome::Deferred => "deferred",
             Outcome::Continued => "continued",
             Outcome::Expired => "expired",
+            Outcome::NotExpired => "not_expired",
             Outcome::ExpiringSoon => "expiring_soon",
             Outcome::InvalidRevokeAt => "invalid_revoke_at",
             Outcome::Rotated => "rotated",

@@ -4,7 +4,7 @@
 use super::Trigger;
 use super::envelope::Envelope;
 use crate::domain::text::short;
-use crate::request::parse_request;
+use crate::request::parse_request_from;
 use crate::validate::Rejection;
 
 /// The event's `source` must be one of `MATERIAL_GUARD_ALLOWED_SOURCES`.
@@ -25,7 +25,9 @@ pub(super) fn check_source(env: &Envelope<'_>) -> Result<(), Rejection> {
     ))
 }
 
-/// The revocation request in the event's `detail`.
+/// The revocation request in the event's `detail`. A request from another (trusted) account is
+/// an organization request: it must name keys by ARN.
 pub(super) fn revocation(env: &Envelope<'_>) -> Result<Trigger, Rejection> {
-    parse_request(&env.event.detail, &env.detail).map(Trigger::Revoke)
+    let foreign = env.event.account.as_deref() != Some(env.who.account);
+    parse_request_from(&env.event.detail, &env.detail, foreign).map(Trigger::Revoke)
 }

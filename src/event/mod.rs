@@ -43,7 +43,10 @@ pub enum Trigger {
     ObserveRotation(RotationNotice),
     /// A recognised event that asks for nothing (why).
     Nothing(String),
-    /// The rest of a large request, handed over by an earlier invocation.
+    /// A sealed continuation, not yet opened: nothing in it is trusted before its MAC is
+    /// verified (`src/seal.rs`), which turns it into [`Trigger::Continue`].
+    Sealed(continuation::Sealed),
+    /// The rest of a large request, handed over by an earlier invocation (authenticated).
     Continue {
         request: RevocationRequest,
         meta: Box<continuation::Meta>,
@@ -144,20 +147,18 @@ fn by_shape(payload: &Value, who: &Identity<'_>) -> Result<Classified, Box<Rejec
                 "a continuation payload has only the `continuation` field",
             )));
         }
-        return match continuation::parse(c) {
-            Ok((request, meta)) => {
-                let mut provenance = meta.provenance.clone();
-                provenance.continuation_of = Some(meta.parent_request_id.clone());
-                Ok(Classified {
-                    trigger: Trigger::Continue {
-                        request,
-                        meta: Box::new(meta),
-                    },
-                    provenance,
-                })
-            }
-            Err(rejection) => direct(Err(rejection)),
-        };
+        // Whatever fails to be a sealed continuation was not written by the function.
+        return direct(
+            continuation::parse_sealed(c)
+                .map(Trigger::Sealed)
+                .map_err(|r| {
+                    Rejection::new(
+                        r.location,
+                        continuation::NOT_AUTHENTIC,
+                        format!("not a sealed continuation: {} ({})", r.problem, r.code),
+                    )
+                }),
+        );
     }
     if !obj.contains_key("detail-type") && !obj.contains_key("source") {
         // Direct invocation: the payload is the request itself.
@@ -169,13 +170,14 @@ fn by_shape(payload: &Value, who: &Identity<'_>) -> Result<Classified, Box<Rejec
 }
 
 /// The incident id of a rejected revocation request, when it can be read safely (a valid
-/// single-line string); for the rejected record and summary.
+/// single-line string); for the rejected record and summary. Never a continuation's.
 fn readable_incident(payload: &Value) -> Option<String> {
     let request =
         if payload.get("detail-type").and_then(Value::as_str) == Some(DETAIL_TYPE_REVOCATION) {
             payload.get("detail")?
-        } else if let Some(c) = payload.get("continuation") {
-            c
+        } else if payload.get("continuation").is_some() {
+            // Nothing in a continuation is trusted before its MAC is verified.
+            return None;
         } else {
             payload
         };

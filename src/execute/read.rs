@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use aws_sdk_kms::types::{IncludeKeyMaterial, KeyMetadata, OriginType};
+use aws_sdk_kms::types::{IncludeKeyMaterial, KeyMetadata, KeyState, OriginType};
 
 use super::{Executor, Run, Step, absorb, failed, material_of};
 use crate::domain::{Action, KeyFacts, KeyResult, Material, Outcome, Trace};
@@ -316,7 +316,24 @@ impl Executor {
                 // The record names the material the event named, not the key's current one.
                 f.key_material_id = reported_material;
                 f.state_after = f.state_name();
-                f.finish(Outcome::Expired)
+                // The outcome is what DescribeKey reports, not what the event claims.
+                match f.state {
+                    Some(KeyState::PendingImport) => f.finish(Outcome::Expired),
+                    Some(KeyState::PendingDeletion | KeyState::PendingReplicaDeletion) => {
+                        f.finish(Outcome::UnchangedPendingDeletion)
+                    }
+                    _ => {
+                        let state = f.state_name().unwrap_or_else(|| "unknown".into());
+                        f.fail(
+                            Outcome::NotExpired,
+                            "MaterialImported",
+                            format!(
+                                "KMS reported expired material, but DescribeKey shows the key {state}: \
+                                 its material was imported again since, or the event is stale"
+                            ),
+                        )
+                    }
+                }
             }
             Err(e) => failed(f, e),
         }

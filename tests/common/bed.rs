@@ -5,7 +5,7 @@ use std::sync::Arc;
 use aws_sdk_kms::Client;
 use kms_material_guard::audit::AuditRecord;
 use kms_material_guard::{Config, Guard, GuardError, Invocation, MemorySink, Summary};
-use kms_sim::{ImportOptions, KeyInfo, KeySpec, KeyState, KmsSim, SimConfig};
+use kms_sim::{ImportOptions, KeyInfo, KeySpec, KeyState, KeyUsage, KmsKeySpec, KmsSim, SimConfig};
 use serde_json::Value;
 
 use super::{REGION, config};
@@ -53,6 +53,16 @@ pub async fn default_bed() -> Bed {
 }
 
 impl Bed {
+    /// The continuation key the template creates: an AWS_KMS HMAC_256 key
+    /// (GENERATE_VERIFY_MAC); its ARN, for `MATERIAL_GUARD_CONTINUATION_KEY`.
+    pub fn continuation_key(&self) -> String {
+        let spec = KeySpec::aws_kms()
+            .key_spec(KmsKeySpec::Hmac256)
+            .key_usage(KeyUsage::GenerateVerifyMac)
+            .description("kms-material-guard continuation key");
+        self.sim.store().create_key(spec).arn
+    }
+
     /// An EXTERNAL key with imported material, in scope, with extra tags and aliases.
     pub fn byok(&self, aliases: &[&str], tags: &[(&str, &str)]) -> KeyInfo {
         let mut spec = KeySpec::external().tag(SCOPE.0, SCOPE.1);
@@ -93,6 +103,63 @@ impl Bed {
         super::assert_schema_valid(&records);
         super::assert_summaries_valid(&self.sink.summaries());
         (result, records)
+    }
+}
+
+/// What a sealed continuation says besides its keys (the rest are the defaults of
+/// [`Bed::sealed_continuation`]).
+pub struct Continuation<'a> {
+    pub sequence: u64,
+    pub keys: &'a [&'a str],
+    pub key_material_id: Option<&'a str>,
+}
+
+impl Bed {
+    /// A continuation payload as the function writes one: sealed with `key` (GenerateMac).
+    pub async fn sealed_continuation(&self, key: &str, c: Continuation<'_>) -> Value {
+        use kms_material_guard::domain::{Action, Deadline, Provenance};
+        use kms_material_guard::event::continuation::{self, ContinuedKey, Meta};
+        use kms_material_guard::request::RevocationRequest;
+        use kms_material_guard::seal::{self, Seal};
+        let now = chrono::Utc::now();
+        let meta = Meta {
+            sequence: c.sequence,
+            parent_request_id: "req-parent".into(),
+            action: Action::Revoke,
+            provenance: Provenance {
+                source: Some("incident-response".into()),
+                event_id: Some("evt-parent".into()),
+                ..Provenance::default()
+            },
+            nonce: seal::nonce(),
+            issued_at: now,
+            expires_at: now + continuation::VALIDITY,
+            function: None,
+        };
+        let req = RevocationRequest {
+            keys: Vec::new(),
+            tags: Default::default(),
+            key_material_id: c.key_material_id.map(str::to_string),
+            reason: "continued".into(),
+            incident_id: "INC-CONT".into(),
+            requested_by: None,
+            dry_run: false,
+            targets: None,
+        };
+        let keys: Vec<ContinuedKey> = c
+            .keys
+            .iter()
+            .map(|k| ContinuedKey {
+                key: k.to_string(),
+                context: None,
+            })
+            .collect();
+        let retry = kms_material_guard::kms::RetryPolicy::from_config(&super::config());
+        let sealed = Seal::new(self.kms.clone(), key, retry)
+            .seal(continuation::body(&meta, &req, &keys), &Deadline::none())
+            .await
+            .expect("sealed with the continuation key");
+        continuation::payload(&sealed)
     }
 }
 

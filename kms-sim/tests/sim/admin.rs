@@ -80,7 +80,10 @@ async fn a_dropped_connection_closes_without_any_response() {
     )
     .await;
     // WHEN ListKeys is called over a raw connection THEN the server closes it without a byte
-    let target = [("X-Amz-Target", "TrentService.ListKeys")];
+    let target = [
+        ("X-Amz-Target", "TrentService.ListKeys"),
+        ("Content-Type", "application/x-amz-json-1.1"),
+    ];
     let r = http(&sim, "POST", "/", &target, "{}").await;
     assert!(r.is_err(), "{r:?}");
     // AND the next call is answered
@@ -275,9 +278,15 @@ async fn the_wire_format_is_what_botocore_expects() {
         missing.json()["message"],
         "1 validation error detected: Value null at 'keyId' failed to satisfy constraint: Member must not be null"
     );
-    let unknown = http(&sim, "POST", "/", &headers("TrentService.Sign"), "{}")
-        .await
-        .expect("response");
+    let unknown = http(
+        &sim,
+        "POST",
+        "/",
+        &headers("TrentService.CreateGrant"),
+        "{}",
+    )
+    .await
+    .expect("response");
     assert_eq!(unknown.json()["__type"], "UnknownOperationException");
     sim.shutdown().await;
 }

@@ -11,6 +11,8 @@ use aws_config::timeout::TimeoutConfig;
 use aws_sdk_kms::Client;
 use aws_sdk_kms::config::{Credentials, Region};
 use aws_sdk_kms::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_kms::primitives::Blob;
+use aws_sdk_kms::types::{AlgorithmSpec, ExpirationModelType, ImportType, WrappingKeySpec};
 use kms_sim::{ImportOptions, KeyInfo, KeySpec, KmsSim, SimConfig};
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -99,6 +101,67 @@ pub fn external_key_with_material(sim: &KmsSim, material: [u8; 32]) -> (KeyInfo,
         .import_material(&key.arn, material, ImportOptions::default())
         .expect("import");
     (key, id)
+}
+
+/// What GetParametersForImport returned.
+pub struct Params {
+    pub token: Blob,
+    pub public_key: Vec<u8>,
+}
+
+/// GetParametersForImport through the SDK.
+pub async fn params(kms: &Client, key: &str, alg: AlgorithmSpec, spec: WrappingKeySpec) -> Params {
+    let out = kms
+        .get_parameters_for_import()
+        .key_id(key)
+        .wrapping_algorithm(alg)
+        .wrapping_key_spec(spec)
+        .send()
+        .await
+        .expect("GetParametersForImport");
+    Params {
+        token: out.import_token().expect("token").clone(),
+        public_key: out.public_key().expect("public key").as_ref().to_vec(),
+    }
+}
+
+/// ImportKeyMaterial (never expiring) of already wrapped material: the key material ID, or the
+/// error code and message.
+pub async fn import_wrapped(
+    kms: &Client,
+    key: &str,
+    p: &Params,
+    wrapped: Vec<u8>,
+    import_type: Option<ImportType>,
+) -> Result<String, (String, String)> {
+    kms.import_key_material()
+        .key_id(key)
+        .import_token(p.token.clone())
+        .encrypted_key_material(Blob::new(wrapped))
+        .expiration_model(ExpirationModelType::KeyMaterialDoesNotExpire)
+        .set_import_type(import_type)
+        .send()
+        .await
+        .map(|o| o.key_material_id().unwrap_or_default().to_string())
+        .map_err(|e| {
+            let (c, m, _) = err_of(&e);
+            (c, m)
+        })
+}
+
+/// What a key custodian does: GetParametersForImport, wrap `material` client-side with
+/// `algorithm`, ImportKeyMaterial. The key material ID, or the error code and message.
+pub async fn import_via_sdk(
+    kms: &Client,
+    key: &str,
+    material: &[u8],
+    algorithm: AlgorithmSpec,
+    import_type: Option<ImportType>,
+) -> Result<String, (String, String)> {
+    let p = params(kms, key, algorithm.clone(), WrappingKeySpec::Rsa2048).await;
+    let wrapped = kms_sim::wrap::wrap_key_material(&p.public_key, material, algorithm.as_str())
+        .expect("wrap material");
+    import_wrapped(kms, key, &p, wrapped, import_type).await
 }
 
 /// A raw HTTP response.

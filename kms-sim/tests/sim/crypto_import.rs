@@ -11,49 +11,7 @@ use aws_sdk_kms::types::{AlgorithmSpec, ExpirationModelType, ImportType, Wrappin
 use kms_sim::KeySpec;
 use kms_sim::wrap::wrap_key_material;
 
-use crate::common::{client, err_of, sim};
-
-struct Params {
-    token: Blob,
-    public_key: Vec<u8>,
-}
-
-async fn params(kms: &Client, key: &str, alg: AlgorithmSpec, spec: WrappingKeySpec) -> Params {
-    let out = kms
-        .get_parameters_for_import()
-        .key_id(key)
-        .wrapping_algorithm(alg)
-        .wrapping_key_spec(spec)
-        .send()
-        .await
-        .expect("GetParametersForImport");
-    Params {
-        token: out.import_token().expect("token").clone(),
-        public_key: out.public_key().expect("public key").as_ref().to_vec(),
-    }
-}
-
-async fn import_wrapped(
-    kms: &Client,
-    key: &str,
-    p: &Params,
-    wrapped: Vec<u8>,
-    import_type: Option<ImportType>,
-) -> Result<String, (String, String)> {
-    kms.import_key_material()
-        .key_id(key)
-        .import_token(p.token.clone())
-        .encrypted_key_material(Blob::new(wrapped))
-        .expiration_model(ExpirationModelType::KeyMaterialDoesNotExpire)
-        .set_import_type(import_type)
-        .send()
-        .await
-        .map(|o| o.key_material_id().unwrap_or_default().to_string())
-        .map_err(|e| {
-            let (c, m, _) = err_of(&e);
-            (c, m)
-        })
-}
+use crate::common::{client, err_of, import_wrapped, params, sim};
 
 async fn encrypt(kms: &Client, key: &str, text: &[u8]) -> Blob {
     kms.encrypt()
@@ -355,4 +313,86 @@ async fn encryption_context_and_tampering_are_checked() {
         .expect_err("tampered");
     assert_eq!(err_of(&e).0, "InvalidCiphertextException");
     sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_public_key_works_only_with_the_token_of_its_own_call() {
+    // GIVEN two GetParametersForImport calls for the same key
+    let sim = sim().await;
+    let kms = client(&sim).await;
+    let key = sim.store().create_key(KeySpec::external());
+    let first = params(
+        &kms,
+        &key.key_id,
+        AlgorithmSpec::RsaesOaepSha256,
+        WrappingKeySpec::Rsa2048,
+    )
+    .await;
+    let second = params(
+        &kms,
+        &key.key_id,
+        AlgorithmSpec::RsaesOaepSha256,
+        WrappingKeySpec::Rsa2048,
+    )
+    .await;
+    // THEN they return different public keys
+    assert_ne!(first.public_key, second.public_key);
+    // WHEN material wrapped with the first public key is imported with the second token
+    let wrapped =
+        wrap_key_material(&first.public_key, &[4; 32], "RSAES_OAEP_SHA_256").expect("wrap");
+    let crossed = import_wrapped(&kms, &key.key_id, &second, wrapped.clone(), None).await;
+    // THEN the material cannot be unwrapped (InvalidCiphertextException)
+    assert_eq!(
+        crossed.expect_err("crossed").0,
+        "InvalidCiphertextException"
+    );
+    // AND with its own token it imports
+    import_wrapped(&kms, &key.key_id, &first, wrapped, None)
+        .await
+        .expect("own token");
+}
+
+#[tokio::test]
+async fn key_material_descriptions_are_validated_like_aws() {
+    // GIVEN an EXTERNAL key and wrapped material
+    let sim = sim().await;
+    let kms = client(&sim).await;
+    let key = sim.store().create_key(KeySpec::external());
+    let long = "a".repeat(257);
+    for (description, ok) in [
+        ("HSM batch 2026-01: key/7_a.b", true),
+        ("emoji \u{1f511}", false),
+        ("semi;colon", false),
+        (long.as_str(), false),
+    ] {
+        let p = params(
+            &kms,
+            &key.key_id,
+            AlgorithmSpec::RsaesOaepSha256,
+            WrappingKeySpec::Rsa2048,
+        )
+        .await;
+        let wrapped =
+            wrap_key_material(&p.public_key, &[8; 32], "RSAES_OAEP_SHA_256").expect("wrap");
+        // WHEN it is imported with the description
+        let result = kms
+            .import_key_material()
+            .key_id(&key.key_id)
+            .import_token(p.token.clone())
+            .encrypted_key_material(Blob::new(wrapped))
+            .expiration_model(ExpirationModelType::KeyMaterialDoesNotExpire)
+            .key_material_description(description)
+            .send()
+            .await;
+        // THEN only [a-zA-Z0-9:/_\s.-], at most 256 characters, is accepted
+        match result {
+            Ok(_) => assert!(ok, "{description} accepted"),
+            Err(e) => {
+                assert!(!ok, "{description} refused: {e:?}");
+                let (code, message, _) = err_of(&e);
+                assert_eq!(code, "ValidationException");
+                assert!(message.contains("keyMaterialDescription"), "{message}");
+            }
+        }
+    }
 }

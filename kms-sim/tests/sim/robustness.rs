@@ -145,3 +145,36 @@ async fn hostile_bodies_get_kms_errors_never_a_panic() {
     }
     sim.shutdown().await;
 }
+
+#[tokio::test]
+async fn requests_of_another_content_type_are_unknown_operations_like_aws() {
+    // GIVEN a simulator
+    let sim = sim().await;
+    for content_type in [None, Some("application/json"), Some("text/plain")] {
+        let mut headers = vec![("X-Amz-Target", "TrentService.ListKeys")];
+        if let Some(ct) = content_type {
+            headers.push(("Content-Type", ct));
+        }
+        // WHEN ListKeys arrives without the JSON 1.1 content type
+        let r = http(&sim, "POST", "/", &headers, "{}")
+            .await
+            .expect("response");
+        // THEN AWS's front-end answer: 404 with an UnknownOperationException body
+        assert_eq!(r.status, 404, "{content_type:?}");
+        assert_eq!(r.body, "<UnknownOperationException/>");
+    }
+    // AND the content type with a charset parameter is accepted
+    let ok = http(
+        &sim,
+        "POST",
+        "/",
+        &[
+            ("X-Amz-Target", "TrentService.ListKeys"),
+            ("Content-Type", "application/x-amz-json-1.1; charset=utf-8"),
+        ],
+        "{}",
+    )
+    .await
+    .expect("response");
+    assert_eq!(ok.status, 200);
+}

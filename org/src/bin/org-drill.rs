@@ -2,6 +2,7 @@
 //! locally. The local KMS serves every account and Region; each member runs the real function
 //! with the real SDK clients and its own credentials; the router stands in for EventBridge's
 //! cross-account and cross-Region delivery. Dry run, then the revocation with one member down,
+//! another member's administrator forging that member's answer (the report disowns it),
 //! EventBridge's retry, and the consolidated report saying the organization is done.
 
 use std::collections::BTreeMap;
@@ -9,9 +10,12 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use org::aws::MemberId;
-use org::local::{COMPROMISED, LocalOrg, MemberEstate, OU_WORKLOADS, OrgSpec};
+use org::local::{
+    COMPROMISED, GUARD_SOURCE, LocalOrg, MEMBER_BUS_NAME, MemberEstate, OU_WORKLOADS, OrgSpec,
+};
 use org::member::Availability;
-use org::report::{Phase, Report};
+use org::report::{Phase, Report, SUMMARY_DETAIL_TYPE};
+use org::router::PutEntry;
 use serde_json::{Value, json};
 
 const INCIDENT: &str = "INC-2041";
@@ -21,8 +25,8 @@ usage: org-drill [-h | --help]
 
 Runs the organization demo locally, with no arguments: one local KMS serving 3 accounts x 2
 Regions, a member function in each, the router standing in for EventBridge; a dry run, the
-revocation with one member down, EventBridge's retry, checks against the local KMS and the
-consolidated report. Exits 0 when every check passes, 1 when one fails.
+revocation with one member down, a forged answer for it (disowned by the report), EventBridge's
+retry, checks against the local KMS and the consolidated report. Exits 0 when every check passes, 1 when one fails.
 
   -h, --help   this text (nothing runs)
 
@@ -164,6 +168,7 @@ async fn revocation_with_a_member_down(org: &LocalOrg) -> Result<Report, String>
         pending.organization.status == "pending" && retries == 1,
         &format!("{down} shows no answer, organization pending; EventBridge holds 1 retry"),
     )?;
+    a_forged_answer_is_disowned(org, &down).await?;
 
     println!("[4] {down} is back; EventBridge's retry delivers the request");
     member.set_availability(Availability::Up);
@@ -171,6 +176,37 @@ async fn revocation_with_a_member_down(org: &LocalOrg) -> Result<Report, String>
     let done = org.report(INCIDENT, Some(Phase::Live));
     print!("{}", indent(&done.to_table()));
     Ok(done)
+}
+
+/// [3b] The administrator of another member account publishes a copy of its own summary that
+/// claims the down member complete: its rule forwards it in its own envelope, and the report
+/// disowns it instead of counting it.
+async fn a_forged_answer_is_disowned(org: &LocalOrg, down: &MemberId) -> Result<(), String> {
+    let forger = MemberId::new("111111111111", "us-east-1");
+    let mut forged = org
+        .member(&forger)
+        .and_then(|m| m.summaries().last().cloned())
+        .ok_or_else(|| format!("no summary of {forger}"))?;
+    forged["account"] = json!(down.account);
+    forged["region"] = json!(down.region);
+    forged["complete"] = json!(true);
+    println!("[3b] {forger}'s administrator publishes a summary claiming {down} complete");
+    let put = PutEntry::new(GUARD_SOURCE, SUMMARY_DETAIL_TYPE, &forged, MEMBER_BUS_NAME);
+    if let Some(Err(e)) = org.router.put_events(&forger, &[put]).pop() {
+        return Err(format!(
+            "the forger's own bus refused it: {} {}",
+            e.code, e.message
+        ));
+    }
+    org.deliver().await;
+    let r = org.report(INCIDENT, Some(Phase::Live));
+    print!("{}", indent(&r.to_table()));
+    let d = r.disowned.first();
+    check(
+        r.organization.status == "pending"
+            && d.is_some_and(|d| d.published_by == forger && d.claimed == *down),
+        &format!("the report disowns it (published by {forger}, claims {down}) and stays pending"),
+    )
 }
 
 /// [5] What the local KMS says: the compromised keys revoked once each in their own account

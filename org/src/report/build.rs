@@ -19,6 +19,19 @@ pub fn build(input: &Input, inventory: Option<&Inventory>, opts: &ReportOptions)
     let mut warnings = Vec::new();
     let phase = opts.phase.unwrap_or_else(|| default_phase(input, inc));
     let selected = Selected::of(input, inc, phase);
+    let disowned = selected.disowned();
+    if !disowned.is_empty() {
+        warnings.push(format!(
+            "records or summaries naming another account or Region than the one EventBridge says published them: {}, counted for nobody (forged or misconfigured; see Disowned)",
+            disowned.len()
+        ));
+    }
+    if input.stats.unvouched > 0 {
+        warnings.push(format!(
+            "records or summaries without an EventBridge envelope (a member's own log, stdout): {}, attributed to the account and Region they name, which nothing vouches for",
+            input.stats.unvouched
+        ));
+    }
     let (heard, unattributed) = selected.by_member();
     if unattributed > 0 {
         warnings.push(format!(
@@ -41,6 +54,7 @@ pub fn build(input: &Input, inventory: Option<&Inventory>, opts: &ReportOptions)
         organization,
         members,
         targets,
+        disowned,
         input: input.stats.clone(),
         warnings,
     }

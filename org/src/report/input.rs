@@ -1,13 +1,14 @@
 //! The report's input: audit records, summaries and requests found in any of the accepted
 //! shapes of text (the `report` module documentation), deduplicated and counted.
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 use serde::Serialize;
 use serde_json::Value;
 
 use super::names::{AUDIT_DETAIL_TYPE, REQUEST_DETAIL_TYPE, SUMMARY_DETAIL_TYPE};
 use super::records::{AuditView, RequestView, SummaryView, text};
+use crate::aws::MemberId;
 
 /// What the input held.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -16,6 +17,9 @@ pub struct InputStats {
     pub audit_records: usize,
     pub summaries: usize,
     pub requests: usize,
+    /// Records and summaries that came without an EventBridge envelope (a member's own log
+    /// group, the function's stdout): nothing vouches for the account and Region they name.
+    pub unvouched: usize,
     pub duplicates: usize,
     /// JSON values that are neither records, summaries nor requests (other log lines, metrics).
     pub ignored: usize,
@@ -29,7 +33,11 @@ pub struct Input {
     pub(super) audits: Vec<AuditView>,
     pub(super) summaries: Vec<SummaryView>,
     pub(super) requests: Vec<RequestView>,
+    /// Requests seen.
     seen: HashSet<String>,
+    /// Records and summaries seen, by content: the envelope each copy came in and where it
+    /// was kept (its index in `audits` or `summaries`).
+    kept: HashMap<String, Vec<(Option<MemberId>, usize)>>,
     order: usize,
     pub stats: InputStats,
 }
@@ -131,7 +139,7 @@ impl Input {
         } else {
             match o.get("log_type").and_then(Value::as_str) {
                 Some("audit") => self.add_audit(o, None),
-                Some("summary") => self.add_summary(o),
+                Some("summary") => self.add_summary(o, None),
                 _ => match o.get("message") {
                     // A structured log line wrapping the record.
                     Some(m @ (Value::Object(_) | Value::String(_))) => self.add_value(m, depth + 1),
@@ -141,15 +149,16 @@ impl Input {
         }
     }
 
-    /// An EventBridge event (an archive, the central log group) whose `detail` is the record.
+    /// An EventBridge event (an archive, the central log group) whose `detail` is the record;
+    /// its `account` and `region` are where the member published it (set by EventBridge).
     fn add_envelope(&mut self, o: &Value, detail_type: &str, detail: &Value) {
         let envelope = match (o.get("account"), o.get("region")) {
-            (Some(Value::String(a)), Some(Value::String(r))) => Some((a.clone(), r.clone())),
+            (Some(Value::String(a)), Some(Value::String(r))) => Some(MemberId::new(a, r)),
             _ => None,
         };
         match detail_type {
             AUDIT_DETAIL_TYPE => self.add_audit(detail, envelope),
-            SUMMARY_DETAIL_TYPE => self.add_summary(detail),
+            SUMMARY_DETAIL_TYPE => self.add_summary(detail, envelope),
             REQUEST_DETAIL_TYPE => self.add_request(detail, text(o, "id")),
             _ => self.stats.ignored += 1,
         }
@@ -161,49 +170,114 @@ impl Input {
         match (detail_type, serde_json::from_str::<Value>(detail)) {
             (REQUEST_DETAIL_TYPE, Ok(d @ Value::Object(_))) => self.add_request(&d, None),
             (AUDIT_DETAIL_TYPE, Ok(d @ Value::Object(_))) => self.add_audit(&d, None),
-            (SUMMARY_DETAIL_TYPE, Ok(d @ Value::Object(_))) => self.add_summary(&d),
+            (SUMMARY_DETAIL_TYPE, Ok(d @ Value::Object(_))) => self.add_summary(&d, None),
             (_, Err(_)) => self.stats.unreadable += 1,
             _ => self.stats.ignored += 1,
         }
     }
 
-    /// Whether `v` is new (else it is counted as a duplicate); the next place in the input.
-    fn first_time(&mut self, v: &Value, kind: &str) -> Option<usize> {
-        if self.seen.insert(format!("{kind}:{v}")) {
-            self.order += 1;
-            Some(self.order)
-        } else {
+    /// Whether the request `v` is new (else it is counted as a duplicate).
+    fn first_time(&mut self, v: &Value) -> bool {
+        let new = self.seen.insert(v.to_string());
+        if !new {
             self.stats.duplicates += 1;
-            None
         }
+        new
     }
 
-    /// A record of `kind` read as `view` (`None`: not one, counted as ignored), with its place
-    /// in the input; `None` as well when it is a duplicate.
-    fn keep<V>(&mut self, d: &Value, kind: &str, view: Option<V>) -> Option<(V, usize)> {
-        let Some(view) = view else {
-            self.stats.ignored += 1;
-            return None;
+    /// What to do with a record or summary `d` of `kind` that came in `envelope`: keep it as
+    /// new (`Keep::New`), give an envelope to the bare copy kept earlier (the same record from
+    /// a member's log group and from the central bus), or drop it as a duplicate. The same
+    /// content under another envelope is kept apart: a copy published by another account is
+    /// that account's (and disowned), it does not hide the genuine one.
+    fn place(&mut self, d: &Value, kind: &str, envelope: &Option<MemberId>) -> Keep {
+        let key = format!("{kind}:{d}");
+        let copies = self.kept.get(&key).map(Vec::as_slice).unwrap_or_default();
+        let bare = copies.iter().position(|(e, _)| e.is_none());
+        let keep = if copies.iter().any(|(e, _)| e == envelope)
+            || (envelope.is_none() && !copies.is_empty())
+        {
+            Keep::Duplicate
+        } else if let (Some(i), Some(_)) = (bare, envelope) {
+            Keep::Vouch(copies[i].1)
+        } else {
+            Keep::New
         };
-        self.first_time(d, kind).map(|order| (view, order))
+        match keep {
+            Keep::Duplicate => self.stats.duplicates += 1,
+            Keep::Vouch(at) => {
+                self.stats.duplicates += 1;
+                self.stats.unvouched -= 1;
+                if let Some(c) = self
+                    .kept
+                    .get_mut(&key)
+                    .and_then(|c| c.iter_mut().find(|c| c.1 == at && c.0.is_none()))
+                {
+                    c.0 = envelope.clone();
+                }
+            }
+            Keep::New => {}
+        }
+        keep
     }
 
-    fn add_audit(&mut self, d: &Value, envelope: Option<(String, String)>) {
-        if let Some((view, order)) = self.keep(d, "audit", AuditView::read(d, envelope)) {
-            self.stats.audit_records += 1;
-            self.audits.push(AuditView { order, ..view });
+    /// Remembers where a new copy was kept.
+    fn kept_at(&mut self, d: &Value, kind: &str, envelope: Option<MemberId>, at: usize) {
+        if envelope.is_none() {
+            self.stats.unvouched += 1;
+        }
+        self.kept
+            .entry(format!("{kind}:{d}"))
+            .or_default()
+            .push((envelope, at));
+        self.order += 1;
+    }
+
+    fn add_audit(&mut self, d: &Value, envelope: Option<MemberId>) {
+        let Some(view) = AuditView::read(d, envelope.clone()) else {
+            self.stats.ignored += 1;
+            return;
+        };
+        match self.place(d, "audit", &envelope) {
+            Keep::Duplicate => {}
+            Keep::Vouch(at) => self.audits[at].envelope = envelope,
+            Keep::New => {
+                self.kept_at(d, "audit", envelope, self.audits.len());
+                self.stats.audit_records += 1;
+                self.audits.push(AuditView {
+                    order: self.order,
+                    ..view
+                });
+            }
         }
     }
 
-    fn add_summary(&mut self, d: &Value) {
-        if let Some((view, order)) = self.keep(d, "summary", SummaryView::read(d)) {
-            self.stats.summaries += 1;
-            self.summaries.push(SummaryView { order, ..view });
+    fn add_summary(&mut self, d: &Value, envelope: Option<MemberId>) {
+        let Some(view) = SummaryView::read(d, envelope.clone()) else {
+            self.stats.ignored += 1;
+            return;
+        };
+        match self.place(d, "summary", &envelope) {
+            Keep::Duplicate => {}
+            Keep::Vouch(at) => {
+                self.summaries[at] = SummaryView {
+                    order: self.summaries[at].order,
+                    ..view
+                }
+            }
+            Keep::New => {
+                self.kept_at(d, "summary", envelope, self.summaries.len());
+                self.stats.summaries += 1;
+                self.summaries.push(SummaryView {
+                    order: self.order,
+                    ..view
+                });
+            }
         }
     }
 
     fn add_request(&mut self, d: &Value, event_id: Option<String>) {
-        if self.first_time(d, "request").is_some() {
+        if self.first_time(d) {
             self.stats.requests += 1;
             self.requests.push(RequestView::read(d, event_id));
         }
@@ -217,4 +291,12 @@ impl Input {
             .chain(self.summaries.iter().filter_map(|s| s.incident_id.clone()))
             .collect()
     }
+}
+
+/// What becomes of a record or summary read from the input.
+enum Keep {
+    New,
+    /// The bare copy kept at this index gets the envelope.
+    Vouch(usize),
+    Duplicate,
 }

@@ -37,14 +37,16 @@ mod select;
 mod table;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_envelope;
 mod track;
 
 pub use build::build;
 pub use input::{Input, InputStats};
 pub use inventory::{Inventory, InventoryMember, ReportError};
 pub use model::{
-    LatestSummary, MemberReport, MemberStatus, OrganizationStatus, PendingKey, Phase, Report,
-    ReportOptions,
+    Disowned, LatestSummary, MemberReport, MemberStatus, OrganizationStatus, PendingKey, Phase,
+    Report, ReportOptions,
 };
 pub use names::{
     AUDIT_DETAIL_TYPE, FAILED_OUTCOMES, PENDING_OUTCOMES, REQUEST_DETAIL_TYPE, SUMMARY_DETAIL_TYPE,

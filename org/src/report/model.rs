@@ -8,6 +8,7 @@ use serde_json::Value;
 
 use super::input::InputStats;
 use super::records::Targets;
+use crate::aws::MemberId;
 
 /// Dry run or the real revocation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -123,6 +124,26 @@ pub struct OrganizationStatus {
     pub counts: BTreeMap<String, u64>,
 }
 
+/// A record or summary whose own account or Region differs from the envelope it came in:
+/// EventBridge says `published_by` wrote it, it claims to be about `claimed`. Counted for
+/// nobody: a forgery (a member-account administrator publishing for another member) or a
+/// misconfiguration.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Disowned {
+    /// `summary` or `record`.
+    pub kind: &'static str,
+    /// The envelope's account and Region (set by EventBridge).
+    pub published_by: MemberId,
+    /// What the detail says: a summary's account and Region, a record's key's.
+    pub claimed: MemberId,
+    /// A summary's state (`complete`, `incomplete`), a record's outcome.
+    pub state: String,
+    /// The record's key, if any.
+    pub key: Option<String>,
+    pub function_request_id: Option<String>,
+    pub timestamp: Option<String>,
+}
+
 /// The consolidated report.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Report {
@@ -132,6 +153,8 @@ pub struct Report {
     pub members: Vec<MemberReport>,
     /// The request's targets, when the request itself was in the input.
     pub targets: Option<Targets>,
+    /// Records and summaries counted for nobody (see [`Disowned`]).
+    pub disowned: Vec<Disowned>,
     pub input: InputStats,
     pub warnings: Vec<String>,
 }

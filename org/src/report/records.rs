@@ -1,5 +1,6 @@
 //! The report's view of one audit record, one per-invocation summary and one revocation
-//! request: the fields it reads, taken leniently from their JSON.
+//! request: the fields it reads, taken leniently from their JSON, and who vouches for their
+//! origin (the EventBridge envelope they came in, when they came in one).
 
 use std::collections::BTreeMap;
 
@@ -29,8 +30,9 @@ pub(super) struct AuditView {
     /// `trigger.event_id`: attributes a `rejected` record (which has no incident id, the request
     /// did not parse) to the request event.
     pub(super) trigger_event_id: Option<String>,
-    /// (account, Region) of the EventBridge envelope it came in.
-    pub(super) envelope: Option<(String, String)>,
+    /// The account and Region of the EventBridge envelope it came in: where the member
+    /// published it, set by EventBridge (`None`: a bare record, which nothing vouches for).
+    pub(super) envelope: Option<MemberId>,
     /// Its place in the input (orders records of the same timestamp).
     pub(super) order: usize,
 }
@@ -38,7 +40,13 @@ pub(super) struct AuditView {
 /// A per-invocation summary, as far as the report reads it.
 #[derive(Debug, Clone, PartialEq)]
 pub(super) struct SummaryView {
+    /// The member it counts for: the envelope's account and Region when it came in one (set by
+    /// EventBridge), else the ones it names itself.
     pub(super) member: MemberId,
+    /// The account and Region it names itself (`account`, `region` of the detail).
+    pub(super) claimed: MemberId,
+    /// The envelope's account and Region (see [`AuditView::envelope`]).
+    pub(super) envelope: Option<MemberId>,
     pub(super) incident_id: Option<String>,
     pub(super) dry_run: bool,
     pub(super) targeted: Option<bool>,
@@ -68,8 +76,9 @@ pub(super) struct RequestView {
 }
 
 impl AuditView {
-    /// The record `d`; `None` without an `outcome`. Its `order` is set when it is kept.
-    pub(super) fn read(d: &Value, envelope: Option<(String, String)>) -> Option<AuditView> {
+    /// The record `d`, which came in `envelope` (if any); `None` without an `outcome`. Its
+    /// `order` is set when it is kept.
+    pub(super) fn read(d: &Value, envelope: Option<MemberId>) -> Option<AuditView> {
         let outcome = d.get("outcome").and_then(Value::as_str)?;
         Some(AuditView {
             incident_id: text(d, "incident_id"),
@@ -88,13 +97,28 @@ impl AuditView {
             order: 0,
         })
     }
+
+    /// Whether the record claims an action on a key of another account or Region than the
+    /// envelope it came in: a member can only act on its own keys, so that is a forgery (or a
+    /// misconfiguration), never that other member's work. Refusals and rejections name foreign
+    /// keys legitimately (`refused_cross_account`: the key belongs to someone else).
+    pub(super) fn disowned(&self) -> bool {
+        let Some(env) = &self.envelope else {
+            return false;
+        };
+        let refusal = self.outcome.starts_with("refused_") || self.outcome.starts_with("rejected");
+        let differs = self.account.as_ref().is_some_and(|a| *a != env.account)
+            || self.region.as_ref().is_some_and(|r| *r != env.region);
+        differs && !refusal
+    }
 }
 
 impl SummaryView {
-    /// The summary `d`; `None` without `account` and `region`. Its `order` is set when it is
-    /// kept.
-    pub(super) fn read(d: &Value) -> Option<SummaryView> {
+    /// The summary `d`, which came in `envelope` (if any); `None` without `account` and
+    /// `region`. Its `order` is set when it is kept.
+    pub(super) fn read(d: &Value, envelope: Option<MemberId>) -> Option<SummaryView> {
         let (account, region) = (text(d, "account")?, text(d, "region")?);
+        let claimed = MemberId::new(&account, &region);
         let counts = d
             .get("counts")
             .and_then(Value::as_object)
@@ -106,7 +130,9 @@ impl SummaryView {
             .unwrap_or_default();
         let trigger = d.get("trigger");
         Some(SummaryView {
-            member: MemberId::new(&account, &region),
+            member: envelope.clone().unwrap_or_else(|| claimed.clone()),
+            claimed,
+            envelope,
             incident_id: text(d, "incident_id"),
             dry_run: flag(d, "dry_run"),
             targeted: d.get("targeted").and_then(Value::as_bool),
@@ -120,6 +146,12 @@ impl SummaryView {
             timestamp: time(d, "timestamp"),
             order: 0,
         })
+    }
+
+    /// Whether the summary names another account or Region than the envelope it came in (a
+    /// forgery or a misconfiguration: it counts for nobody).
+    pub(super) fn disowned(&self) -> bool {
+        self.envelope.as_ref().is_some_and(|e| *e != self.claimed)
     }
 }
 

@@ -1,12 +1,13 @@
-//! Which of the input's records belong to the incident and phase, and which member wrote
-//! each of them.
+//! Which of the input's records belong to the incident and phase, which member wrote each of
+//! them, and which disown their envelope (they name another member than the one EventBridge
+//! says published them: counted for nobody, listed).
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Utc};
 
 use super::input::Input;
-use super::model::Phase;
+use super::model::{Disowned, Phase};
 use super::records::{AuditView, SummaryView, Targets};
 use super::track::Heard;
 use crate::aws::MemberId;
@@ -15,6 +16,9 @@ use crate::aws::MemberId;
 pub(super) struct Selected<'a> {
     pub(super) audits: Vec<&'a AuditView>,
     pub(super) summaries: Vec<&'a SummaryView>,
+    /// Records and summaries that name another account or Region than their envelope.
+    pub(super) disowned_audits: Vec<&'a AuditView>,
+    pub(super) disowned_summaries: Vec<&'a SummaryView>,
 }
 
 fn is_incident(incident_id: &Option<String>, inc: &str) -> bool {
@@ -68,7 +72,42 @@ impl<'a> Selected<'a> {
             })
             .collect();
         audits.sort_by_key(|a| sort_key(&a.timestamp, a.order));
-        Selected { audits, summaries }
+        let (disowned_summaries, summaries) = summaries.into_iter().partition(|s| s.disowned());
+        let (disowned_audits, audits) = audits.into_iter().partition(|a| a.disowned());
+        Selected {
+            audits,
+            summaries,
+            disowned_audits,
+            disowned_summaries,
+        }
+    }
+
+    /// The disowned records and summaries, as the report lists them.
+    pub(super) fn disowned(&self) -> Vec<Disowned> {
+        let summaries = self.disowned_summaries.iter().map(|s| Disowned {
+            kind: "summary",
+            published_by: s.member.clone(),
+            claimed: s.claimed.clone(),
+            state: if s.complete { "complete" } else { "incomplete" }.to_string(),
+            key: None,
+            function_request_id: s.function_request_id.clone(),
+            timestamp: s.timestamp.map(|t| t.to_rfc3339()),
+        });
+        let records = self.disowned_audits.iter().filter_map(|a| {
+            Some(Disowned {
+                kind: "record",
+                published_by: a.envelope.clone()?,
+                claimed: MemberId::new(
+                    a.account.as_deref().unwrap_or("-"),
+                    a.region.as_deref().unwrap_or("-"),
+                ),
+                state: a.outcome.clone(),
+                key: a.key_arn.clone().or_else(|| a.key.clone()),
+                function_request_id: a.function_request_id.clone(),
+                timestamp: a.timestamp.map(|t| t.to_rfc3339()),
+            })
+        });
+        summaries.chain(records).collect()
     }
 
     /// What each member wrote, and how many records name no member.
@@ -93,9 +132,13 @@ impl<'a> Selected<'a> {
     }
 }
 
-/// Which member wrote a record: the summary of its invocation, else the record's own account
-/// and Region (except for refusals naming another member's key), else the envelope.
+/// Which member wrote a record: the envelope's account and Region (set by EventBridge); for a
+/// bare record, the summary of its invocation, else the record's own account and Region
+/// (except for refusals naming another member's key).
 fn writer(a: &AuditView, by_request: &BTreeMap<&str, &MemberId>) -> Option<MemberId> {
+    if let Some(env) = &a.envelope {
+        return Some(env.clone());
+    }
     if let Some(m) = a
         .function_request_id
         .as_deref()
@@ -109,10 +152,7 @@ fn writer(a: &AuditView, by_request: &BTreeMap<&str, &MemberId>) -> Option<Membe
     );
     match (&a.account, &a.region) {
         (Some(acc), Some(reg)) if !refusal => Some(MemberId::new(acc, reg)),
-        _ => a
-            .envelope
-            .as_ref()
-            .map(|(acc, reg)| MemberId::new(acc, reg)),
+        _ => None,
     }
 }
 

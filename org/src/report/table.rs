@@ -29,6 +29,7 @@ impl Report {
         let rows: Vec<[String; 6]> = self.members.iter().map(row).collect();
         out.push_str(&aligned(&rows));
         self.write_pending_keys(&mut out);
+        self.write_disowned(&mut out);
         let _ = writeln!(out, "{}", self.verdict());
         for w in &self.warnings {
             let _ = writeln!(out, "warning: {w}");
@@ -63,6 +64,24 @@ impl Report {
                 out,
                 "  {}/{}  {}  {}{code}",
                 m.account, m.region, k.key, k.outcome
+            );
+        }
+    }
+
+    fn write_disowned(&self, out: &mut String) {
+        if self.disowned.is_empty() {
+            return;
+        }
+        let _ = writeln!(
+            out,
+            "Disowned (published by one member, claiming another; counted for nobody):"
+        );
+        for d in &self.disowned {
+            let key = d.key.as_ref().map(|k| format!("  {k}")).unwrap_or_default();
+            let _ = writeln!(
+                out,
+                "  {} published by {}, claims {}: {}{key}",
+                d.kind, d.published_by, d.claimed, d.state
             );
         }
     }

@@ -7,11 +7,11 @@ use serde_json::{Value, json};
 
 use super::*;
 
-const T0: &str = "2026-03-01T10:00:00.000Z";
-const T1: &str = "2026-03-01T10:00:01.000Z";
+pub(super) const T0: &str = "2026-03-01T10:00:00.000Z";
+pub(super) const T1: &str = "2026-03-01T10:00:01.000Z";
 const T2: &str = "2026-03-01T10:02:00.000Z";
 
-fn audit(member: (&str, &str), key: &str, outcome: &str, req: &str, ts: &str) -> Value {
+pub(super) fn audit(member: (&str, &str), key: &str, outcome: &str, req: &str, ts: &str) -> Value {
     json!({"log_type": "audit", "schema": "kms-material-guard/audit/v1", "timestamp": ts,
                "action": "revoke", "outcome": outcome, "dry_run": outcome == "would_revoke",
                "key": key, "key_arn": format!("arn:aws:kms:{}:{}:key/{key}", member.1, member.0),
@@ -20,7 +20,7 @@ fn audit(member: (&str, &str), key: &str, outcome: &str, req: &str, ts: &str) ->
                "error_code": if outcome == "failed_retryable" { json!("ThrottlingException") } else { Value::Null }})
 }
 
-fn summary(
+pub(super) fn summary(
     member: (&str, &str),
     req: &str,
     ts: &str,
@@ -36,13 +36,13 @@ fn summary(
                "complete": complete, "error_type": error})
 }
 
-fn envelope(dt: &str, account: &str, region: &str, detail: Value) -> Value {
+pub(super) fn envelope(dt: &str, account: &str, region: &str, detail: Value) -> Value {
     json!({"version": "0", "id": "x", "detail-type": dt, "source": "kms-material-guard",
                "account": account, "time": T0, "region": region, "resources": [], "detail": detail})
 }
 
-const A: (&str, &str) = ("111111111111", "us-east-1");
-const B: (&str, &str) = ("222222222222", "eu-west-1");
+pub(super) const A: (&str, &str) = ("111111111111", "us-east-1");
+pub(super) const B: (&str, &str) = ("222222222222", "eu-west-1");
 
 fn inventory() -> Inventory {
     Inventory::parse(
@@ -52,7 +52,7 @@ fn inventory() -> Inventory {
     .expect("inventory")
 }
 
-fn report(lines: &[Value]) -> Report {
+pub(super) fn report(lines: &[Value]) -> Report {
     let text: String = lines.iter().map(|l| format!("{l}\n")).collect();
     build(
         &Input::from_text(&text),

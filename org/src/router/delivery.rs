@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 
 use super::journal::{Delivery, DeliveryOutcome, QueueMessage, ms};
+use super::policy::Arrival;
 use super::rule::TargetKind;
 use super::state::{Invocation, Routed, Router, State, TargetAttempt, Work};
 use crate::aws::{BusArn, uuid_v4};
@@ -122,6 +123,7 @@ fn to_bus(s: &mut State, job: &TargetAttempt, dest: &BusArn) -> Result<(), Failu
                 &job.rule_bus.account,
                 &event.source,
                 &event.detail_type,
+                Arrival::Forwarded,
             ) =>
         {
             Err(final_failure(format!(

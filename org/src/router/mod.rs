@@ -8,6 +8,14 @@
 //! Lambda's own retries of function errors and its on-failure destination), an SQS queue or a
 //! CloudWatch Logs log group (both just collect what they receive).
 //!
+//! What EventBridge vouches for: a PutEvents call's event gets `account` = the caller's account
+//! and `region` = the Region of the endpoint called, which is the bus's own (an ARN of a bus in
+//! another Region is refused), whatever the entry says; a forwarded event keeps both. So an event
+//! that reaches a central bus through a rule of a member's bus names the member's account and
+//! Region, while one put on the central bus directly names the central bus's Region. Bus policies
+//! model that difference: a grant may admit only forwarded events (`aws:SourceArn`), and a deny
+//! may refuse a source put directly by anyone (see [`BusPolicy`]).
+//!
 //! Time is virtual: deliveries are scheduled on the router's clock, and the backoffs of both
 //! retry layers (EventBridge's target retries, Lambda's asynchronous retries) cost no real time.
 //! [`Router::deliver_due`] runs everything due now (different functions concurrently, as
@@ -41,7 +49,7 @@ pub use function::{AsyncInvokeConfig, BoxFuture, Function, InvokeError, LambdaCo
 pub use journal::{
     Delivery, DeliveryOutcome, InvocationRecord, PutError, QueueMessage, RefusedPut,
 };
-pub use policy::{BusPolicy, Grant};
+pub use policy::{Arrival, BusPolicy, Grant};
 pub use put::PutEntry;
 pub use rule::{MAX_TARGETS_PER_RULE, RetryPolicy, Rule, Target};
 pub use state::{Router, WeakRouter};

@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 
 use super::journal::{PutError, RefusedPut};
+use super::policy::Arrival;
 use super::state::{Routed, Router, State};
 use crate::aws::{BusArn, Event, MemberId};
 
@@ -146,10 +147,13 @@ fn admit(s: &State, bus: &BusArn, caller: &MemberId, e: &PutEntry) -> Result<(),
             format!("Event bus {} does not exist.", bus.name),
         ));
     };
-    if !state
-        .policy
-        .allows(&bus.account, &caller.account, &e.source, &e.detail_type)
-    {
+    if !state.policy.allows(
+        &bus.account,
+        &caller.account,
+        &e.source,
+        &e.detail_type,
+        Arrival::Direct,
+    ) {
         return Err(PutError::new(
             "AccessDeniedException",
             format!(

@@ -1,0 +1,62 @@
+//! The local KMS a run talks to: kms-sim with or without latency, seeded with in-scope keys, and
+//! the revocation request both functions take.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use kms_sim::{ImportOptions, KeySpec, KmsSim, SimConfig};
+use serde_json::{Value, json};
+
+const SCOPE_TAG_KEY: &str = "kms-material-guard:revocable";
+const SCOPE_TAG_VALUE: &str = "true";
+/// "Realistic latency" of every KMS call, uniform in this range.
+pub(crate) const LATENCY_MS: (u64, u64) = (20, 40);
+/// A delete rate no run reaches: memory and overhead runs must not be paced.
+pub(crate) const UNPACED_RATE: &str = "10000";
+
+pub(crate) async fn start_sim(config: SimConfig) -> Result<Arc<KmsSim>, String> {
+    KmsSim::start(config)
+        .await
+        .map(Arc::new)
+        .map_err(|e| format!("kms-sim: {e}"))
+}
+
+/// `config` with [`LATENCY_MS`] on every call.
+pub(crate) fn realistic(config: SimConfig) -> SimConfig {
+    config.with_latency(
+        Duration::from_millis(LATENCY_MS.0),
+        Duration::from_millis(LATENCY_MS.1),
+    )
+}
+
+/// `n` in-scope EXTERNAL keys with imported material; returns their key IDs.
+pub(crate) fn seed(sim: &KmsSim, n: usize, tag: &str) -> Result<Vec<String>, String> {
+    (0..n)
+        .map(|i| {
+            let key = sim.store().create_key(
+                KeySpec::external()
+                    .tag(SCOPE_TAG_KEY, SCOPE_TAG_VALUE)
+                    .description(&format!("bench {tag} key {i}")),
+            );
+            let mut material = [0x5au8; 32];
+            if let Some(head) = material.get_mut(..8) {
+                head.copy_from_slice(&(i as u64 + 1).to_le_bytes());
+            }
+            sim.store()
+                .import_material(&key.arn, material, ImportOptions::default())
+                .map_err(|e| format!("seeding: {e:?}"))?;
+            Ok(key.key_id)
+        })
+        .collect()
+}
+
+/// The direct invocation revoking `keys`.
+pub(crate) fn revoke_request(keys: &[String], incident: &str) -> Value {
+    json!({
+        "keys": keys,
+        "reason": "benchmark: revoke imported key material",
+        "incidentId": incident,
+        "requestedBy": "bench",
+        "dryRun": false,
+    })
+}
