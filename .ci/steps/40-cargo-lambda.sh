@@ -25,7 +25,8 @@
 # target/ci-venv (`CI_STEPS=2 .ci/run` installs it there). Timeouts are generous and every wait
 # polls, so a machine saturated by other builds only makes it slower. Measured on the 2-core
 # machine with the debug binaries already built (as after .ci/run's test step): 13 s with two
-# busy loops saturating it, 59 s while other builds ran (21 invocations in 4-23 s of that).
+# busy loops saturating it, 59 s while other builds ran (21 invocations in 4-23 s of that); alone
+# on a clean clone (CI=true, after CI_STEPS=2 .ci/run) 291 s, 285 s of them the debug build.
 # CARGO_LAMBDA_STARTUP_TIMEOUT / CARGO_LAMBDA_INVOKE_TIMEOUT (seconds) change the waits.
 set -euo pipefail
 
