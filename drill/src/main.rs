@@ -11,6 +11,7 @@
 mod app;
 mod custodian;
 
+use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -30,8 +31,73 @@ const REGION: &str = "us-east-1";
 const RECORD_ID: &str = "order-1042";
 const RECORD: &[u8] = b"order 1042: 3 x 250 g espresso beans, card ending 4242";
 
-#[tokio::main]
-async fn main() -> Result<(), Error> {
+const USAGE: &str = "\
+usage: drill [-h | --help]
+
+The kms-material-guard drill, with no AWS account: starts the local KMS (kms-sim) in-process on a
+free loopback port, seeds six keys as a key custodian does, encrypts a secret under each (and
+tenant-a's orders service a record with envelope encryption), sends sample events of events/
+through the function, prints every audit record and a table of outcomes, shows decryption
+failing for the revoked keys and coming back after the custodian re-imports one key's material. Takes no arguments; MATERIAL_GUARD_* variables adjust the
+function as in Lambda (docs/reference.md). Exits 0 when the drill ran, 1 when a step failed.
+
+  -h, --help   this text (nothing runs)
+
+Any other argument is refused (exit status 2).
+";
+
+/// What the command line asks for.
+enum Command {
+    Run,
+    Help,
+}
+
+/// The command, or the arguments it does not know (quoted, for the error).
+fn command(args: &[String]) -> Result<Command, Vec<String>> {
+    let unknown: Vec<String> = args
+        .iter()
+        .filter(|a| !matches!(a.as_str(), "-h" | "--help"))
+        .map(|a| format!("{a:?}"))
+        .collect();
+    match (unknown.is_empty(), args.is_empty()) {
+        (false, _) => Err(unknown),
+        (true, true) => Ok(Command::Run),
+        (true, false) => Ok(Command::Help),
+    }
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match command(&args) {
+        Ok(Command::Run) => {}
+        Ok(Command::Help) => {
+            print!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
+        Err(unknown) => {
+            eprintln!(
+                "drill: unknown argument{} {} (it takes none but -h/--help)\n{USAGE}",
+                if unknown.len() == 1 { "" } else { "s" },
+                unknown.join(", ")
+            );
+            return ExitCode::from(2);
+        }
+    }
+    let result = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(Error::from)
+        .and_then(|runtime| runtime.block_on(run()));
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("drill: FAILED: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run() -> Result<(), Error> {
     let started = Instant::now();
     // AWS's quotas, except GetParametersForImport (1/s) so that seeding six keys is quick.
     let sim = KmsSim::start(
