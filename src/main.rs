@@ -21,11 +21,12 @@ MATERIAL_GUARD_* environment variables (docs/reference.md) and serves invocation
 Lambda Runtime API (AWS_LAMBDA_RUNTIME_API).
 
 Run it locally against the local KMS, without an AWS account (README, \"Run it locally\"):
-  cargo run -p kms-sim -- --port 4599 --seed local/estate.json          # terminal 1
+  cargo run -p kms-sim -- --port 4599 --seed local/estate.json                   # terminal 1
   AWS_ENDPOINT_URL_KMS=http://127.0.0.1:4599 AWS_REGION=us-east-1 \\
   AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local \\
-  MATERIAL_GUARD_ACCOUNT_ID=111111111111 cargo lambda watch            # terminal 2
-  cargo lambda invoke kms-material-guard --data-file events/incident-revocation.json
+  MATERIAL_GUARD_ACCOUNT_ID=111111111111 cargo lambda watch --invoke-port 9599   # terminal 2
+  cargo lambda invoke kms-material-guard --invoke-port 9599 \
+    --data-file events/incident-revocation.json                         # terminal 3
 ";
 
 fn main() -> ExitCode {
@@ -57,7 +58,9 @@ fn main() -> ExitCode {
 fn fail(problem: &str) -> ExitCode {
     eprintln!("kms-material-guard: {problem}");
     if std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_none() {
-        eprintln!("(not started by Lambda or an emulator? `kms-material-guard --help` says how to run it)");
+        eprintln!(
+            "(not started by Lambda or an emulator? `kms-material-guard --help` says how to run it)"
+        );
     }
     ExitCode::FAILURE
 }

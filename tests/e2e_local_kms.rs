@@ -668,6 +668,10 @@ async fn the_local_estate_answers_every_sample_as_the_readme_says() {
             vec![(Outcome::Expired, 1)],
         ),
         (
+            "cloudtrail-delete-expired-key-material.json",
+            vec![(Outcome::Expired, 1)],
+        ),
+        (
             "cloudtrail-import-key-material.json",
             vec![(Outcome::Rotated, 1)],
         ),
@@ -686,6 +690,10 @@ async fn the_local_estate_answers_every_sample_as_the_readme_says() {
             vec![(Outcome::Revoked, 1), (Outcome::ExpiringSoon, 1)],
         ),
         ("direct-invocation.json", vec![(Outcome::AlreadyRevoked, 1)]),
+        (
+            "incident-revocation-key-material.json",
+            vec![(Outcome::AlreadyRevoked, 1)],
+        ),
     ];
     for (file, counts) in expect {
         // WHEN each sample is handled in the README's order

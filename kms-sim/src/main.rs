@@ -179,7 +179,7 @@ async fn main() -> ExitCode {
     };
     println!("kms-sim listening on {}", sim.endpoint_url());
     println!(
-        "  aws kms list-keys --endpoint-url {} --region us-east-1",
+        "  AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local aws kms list-keys --endpoint-url {} --region us-east-1",
         sim.endpoint_url()
     );
     println!("  admin API: {}/_sim/health", sim.endpoint_url());
