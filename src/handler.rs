@@ -14,7 +14,7 @@ use crate::config::Config;
 use crate::continuer::Continuer;
 use crate::domain::{Invocation, KeyFacts, Outcome};
 use crate::event::{self, Classified, Identity, Trigger};
-use crate::execute::{Executor, Run};
+use crate::execute::{Executor, FirstDelete, Run};
 use crate::kms::RetryPolicy;
 use crate::metrics::{self, MetricsWriter};
 use crate::pipeline::Pipeline;
@@ -171,6 +171,7 @@ impl Guard {
                     .request
                     .as_ref()
                     .and_then(|r| r.key_material_id.clone()),
+                first_delete: FirstDelete::default(),
             },
         };
         let ran = pipeline.run(&mut plan).await;

@@ -58,6 +58,11 @@ impl KeyRef {
         }
     }
 
+    /// Whether it names an alias (KMS resolves it to a key; ListResourceTags does not take one).
+    pub fn is_alias(&self) -> bool {
+        matches!(self, KeyRef::AliasName(_) | KeyRef::AliasArn(_))
+    }
+
     /// The account and Region an ARN names; `None` for ids and alias names (which KMS resolves
     /// in the caller's own account and Region).
     pub fn location(&self) -> Option<(&str, &str)> {

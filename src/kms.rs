@@ -151,7 +151,8 @@ impl RetryPolicy {
         }
     }
 
-    /// Exponential backoff with full jitter: throttling starts at 250 ms, other errors at
+    /// Exponential backoff with equal jitter (a random delay between half and all of the step):
+    /// throttling starts at 250 ms, other errors at
     /// 100 ms, doubling per attempt, capped at 5 s.
     pub fn backoff(&self, attempt: u32, class: ErrorClass) -> Duration {
         let base_ms: u64 = if class == ErrorClass::Throttled {

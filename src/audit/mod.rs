@@ -67,6 +67,9 @@ pub struct AuditRecord {
     /// EXTERNAL keys that were revoked, rotated or checked for a crypto-period; `null` when not
     /// listed.
     pub materials: Option<Vec<Material>>,
+    /// Why `materials` is `null` although the record wanted them: the best-effort listing
+    /// failed or timed out (it never changes the outcome). `null` otherwise.
+    pub materials_error: Option<String>,
 }
 
 /// Writes the records of one invocation: each built from a key's result and the context every
@@ -186,6 +189,7 @@ impl<'a> Recorder<'a> {
             error_message: r.error_message.clone(),
             previous_key_material_id: f.previous_key_material_id.clone(),
             materials: f.materials.clone(),
+            materials_error: f.materials_error.clone(),
         }
     }
 }

@@ -30,6 +30,9 @@ pub const DEFAULT_ALLOWED_SOURCE: &str = "incident-response";
 /// Default CloudWatch namespace of the EMF metrics.
 pub const DEFAULT_METRICS_NAMESPACE: &str = "KmsMaterialGuard";
 /// Default fallback timeout when the runtime reports no plausible deadline.
+/// Default of `MATERIAL_GUARD_ENRICHMENT_TIMEOUT_MS`: a few KMS round trips, so a listing that
+/// hangs delays a record by at most this much (it runs beside the verification DescribeKey).
+pub const DEFAULT_ENRICHMENT_TIMEOUT_MS: u64 = 500;
 pub const DEFAULT_FALLBACK_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Which keys the function may revoke.
@@ -89,6 +92,9 @@ pub struct Config {
     pub deadline_margin: Duration,
     /// Timeout of a single KMS call attempt.
     pub call_timeout: Duration,
+    /// Timeout of the one attempt a best-effort read makes (the materials listing that only
+    /// adds context to a record).
+    pub enrichment_timeout: Duration,
     /// The invocation's time budget when the runtime reports no plausible deadline (local
     /// emulators): `MATERIAL_GUARD_FALLBACK_TIMEOUT_SECONDS`, else `AWS_LAMBDA_FUNCTION_TIMEOUT`,
     /// else 60 s.
@@ -146,6 +152,7 @@ impl Default for Config {
             max_attempts: 5,
             deadline_margin: Duration::from_millis(5_000),
             call_timeout: Duration::from_millis(5_000),
+            enrichment_timeout: Duration::from_millis(DEFAULT_ENRICHMENT_TIMEOUT_MS),
             fallback_timeout: DEFAULT_FALLBACK_TIMEOUT,
             rotate_rate: 3.0,
             max_material_age: None,
@@ -247,6 +254,12 @@ impl Config {
                 5_000,
                 |n| (100..=60_000).contains(n),
                 "must be between 100 and 60000",
+            )?),
+            enrichment_timeout: Duration::from_millis(env.number(
+                "MATERIAL_GUARD_ENRICHMENT_TIMEOUT_MS",
+                DEFAULT_ENRICHMENT_TIMEOUT_MS,
+                |n| (10..=60_000).contains(n),
+                "must be between 10 and 60000",
             )?),
             fallback_timeout: fallback_timeout(&env)?,
             rotate_rate: env.number(

@@ -42,6 +42,12 @@ impl Trace {
             self.request_ids.push(id.to_string());
         }
     }
+
+    /// Adds the calls of another trace (a read that ran concurrently for the same key).
+    pub fn absorb(&mut self, other: Trace) {
+        self.attempts += other.attempts;
+        self.request_ids.extend(other.request_ids);
+    }
 }
 
 /// Everything learned about one key during an invocation.
@@ -68,6 +74,8 @@ pub struct KeyFacts {
     pub previous_key_material_id: Option<String>,
     /// The key's materials (ListKeyRotations), when listed.
     pub materials: Option<Vec<Material>>,
+    /// Why `materials` is missing when the record wanted them (the best-effort listing failed).
+    pub materials_error: Option<String>,
     /// `CreationDate` from DescribeKey (age of a never-rotated material).
     pub created: Option<DateTime<Utc>>,
     pub trace: Trace,
@@ -102,6 +110,7 @@ impl KeyFacts {
             incident_id: None,
             previous_key_material_id: None,
             materials: None,
+            materials_error: None,
             created: None,
             trace: Trace::default(),
             started: Instant::now(),

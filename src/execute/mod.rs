@@ -16,6 +16,7 @@ mod rotate;
 mod sweep;
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use aws_sdk_kms::Client;
 use aws_sdk_kms::types::KeyMetadata;
@@ -39,6 +40,20 @@ pub struct Run {
     pub dry_run: bool,
     /// Delete exactly this material (single-key requests).
     pub key_material_id: Option<String>,
+    /// Whether the invocation's first delete is still to come.
+    pub first_delete: FirstDelete,
+}
+
+/// The invocation's first delete takes a pace slot at once (a responder waits for it); the
+/// deletes after it are paced. Shared by the invocation's key pipelines.
+#[derive(Debug, Clone, Default)]
+pub struct FirstDelete(Arc<AtomicBool>);
+
+impl FirstDelete {
+    /// `true` once: for the first caller.
+    pub fn take(&self) -> bool {
+        !self.0.swap(true, Ordering::SeqCst)
+    }
 }
 
 impl Run {

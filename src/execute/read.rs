@@ -4,6 +4,11 @@
 
 use std::collections::BTreeMap;
 
+use std::future::Future;
+
+use aws_sdk_kms::config::http::HttpResponse;
+use aws_sdk_kms::error::SdkError;
+use aws_sdk_kms::operation::list_key_rotations::{ListKeyRotationsError, ListKeyRotationsOutput};
 use aws_sdk_kms::types::{IncludeKeyMaterial, KeyMetadata, KeyState, OriginType};
 
 use super::{Executor, Run, Step, absorb, failed, material_of};
@@ -13,35 +18,75 @@ use crate::keyref::KeyRef;
 use crate::kms::{self, ErrorClass, KmsError, codes};
 use crate::request::RequestedKey;
 
+type RotationsPage = Result<ListKeyRotationsOutput, SdkError<ListKeyRotationsError, HttpResponse>>;
+
+/// Puts a best-effort listing into the record: the materials, or why they are missing.
+pub(super) fn keep_materials(f: &mut KeyFacts, listed: Result<Vec<Material>, String>) {
+    match listed {
+        Ok(m) => {
+            f.materials = Some(m);
+            f.materials_error = None;
+        }
+        Err(why) => {
+            tracing::warn!(error = %why, "the key's materials are missing from its audit record");
+            f.materials = None;
+            f.materials_error = Some(why);
+        }
+    }
+}
+
 impl Executor {
+    /// DescribeKey (with retries), absorbing identity and state into `f`.
     pub(super) async fn describe(
         &self,
         run: &Run,
         f: &mut KeyFacts,
         id: &str,
     ) -> Result<KeyMetadata, KmsError> {
-        let out = kms::with_retry(&run.retry, &run.deadline, &mut f.trace, || {
-            self.kms.describe_key().key_id(id).send()
-        })
-        .await?;
-        let md = out.key_metadata.ok_or_else(|| KmsError {
-            code: codes::RESPONSE.into(),
-            message: "DescribeKey returned no KeyMetadata".into(),
-            class: ErrorClass::Transient,
-        })?;
+        let md = self.describe_call(run, &mut f.trace, id).await?;
         absorb(f, &md);
         Ok(md)
     }
 
+    /// DescribeKey (with retries), recording into `trace` only: for reads that run beside
+    /// another read of the same key.
+    pub(super) async fn describe_call(
+        &self,
+        run: &Run,
+        trace: &mut Trace,
+        id: &str,
+    ) -> Result<KeyMetadata, KmsError> {
+        let out = kms::with_retry(&run.retry, &run.deadline, trace, || {
+            self.kms.describe_key().key_id(id).send()
+        })
+        .await?;
+        out.key_metadata.ok_or_else(|| KmsError {
+            code: codes::RESPONSE.into(),
+            message: "DescribeKey returned no KeyMetadata".into(),
+            class: ErrorClass::Transient,
+        })
+    }
+
     pub(super) async fn load_tags(&self, run: &Run, f: &mut KeyFacts) -> Result<(), KmsError> {
         let id = f.call_id();
+        f.tags = self.fetch_tags(run, &mut f.trace, &id).await?;
+        Ok(())
+    }
+
+    /// Every tag of the key (ListResourceTags, paginated, with retries).
+    async fn fetch_tags(
+        &self,
+        run: &Run,
+        trace: &mut Trace,
+        id: &str,
+    ) -> Result<Vec<(String, String)>, KmsError> {
         let mut marker: Option<String> = None;
         let mut tags = Vec::new();
         loop {
-            let out = kms::with_retry(&run.retry, &run.deadline, &mut f.trace, || {
+            let out = kms::with_retry(&run.retry, &run.deadline, trace, || {
                 self.kms
                     .list_resource_tags()
-                    .key_id(&id)
+                    .key_id(id)
                     .limit(50)
                     .set_marker(marker.clone())
                     .send()
@@ -57,8 +102,7 @@ impl Executor {
                 _ => break,
             }
         }
-        f.tags = tags;
-        Ok(())
+        Ok(tags)
     }
 
     /// Lists every key of the account and Region (ListKeys, paginated).
@@ -87,7 +131,8 @@ impl Executor {
         Ok(arns)
     }
 
-    /// Every material of the key (ListKeyRotations, ALL_KEY_MATERIAL, paginated).
+    /// Every material of the key (ListKeyRotations, ALL_KEY_MATERIAL, paginated, with retries):
+    /// for the decisions that need them (lifecycle, rotation, a lost delete's outcome).
     pub(super) async fn list_materials(
         &self,
         run: &Run,
@@ -98,13 +143,7 @@ impl Executor {
         let mut materials = Vec::new();
         loop {
             let out = kms::with_retry(&run.retry, &run.deadline, &mut f.trace, || {
-                self.kms
-                    .list_key_rotations()
-                    .key_id(&id)
-                    .include_key_material(IncludeKeyMaterial::AllKeyMaterial)
-                    .limit(1000)
-                    .set_marker(marker.clone())
-                    .send()
+                self.rotations_page(&id, marker.clone())
             })
             .await?;
             materials.extend(out.rotations().iter().map(material_of));
@@ -116,15 +155,57 @@ impl Executor {
         Ok(materials)
     }
 
-    /// Lists the materials into the record; a failure only leaves them out (never fails the
-    /// action the record is about).
-    pub(super) async fn attach_materials(&self, run: &Run, f: &mut KeyFacts) {
-        match self.list_materials(run, f).await {
-            Ok(m) => f.materials = Some(m),
-            Err(e) => {
-                tracing::warn!(code = %e.code, "could not list the key's materials for the audit record")
+    fn rotations_page(
+        &self,
+        id: &str,
+        marker: Option<String>,
+    ) -> impl Future<Output = RotationsPage> + use<> {
+        self.kms
+            .list_key_rotations()
+            .key_id(id)
+            .include_key_material(IncludeKeyMaterial::AllKeyMaterial)
+            .limit(1000)
+            .set_marker(marker)
+            .send()
+    }
+
+    /// The materials as context for a record, best effort: one attempt per page, no retry, at
+    /// most `MATERIAL_GUARD_ENRICHMENT_TIMEOUT_MS` in all. `Err` says why they are missing; it
+    /// never changes the outcome of the action the record is about.
+    pub(super) async fn materials_for_record(
+        &self,
+        trace: &mut Trace,
+        id: &str,
+    ) -> Result<Vec<Material>, String> {
+        let limit = self.config.enrichment_timeout;
+        let listing = async {
+            let mut marker: Option<String> = None;
+            let mut materials = Vec::new();
+            loop {
+                let out = kms::once(trace, self.rotations_page(id, marker.clone()))
+                    .await
+                    .map_err(|e| format!("ListKeyRotations: {}: {}", e.code, e.message))?;
+                materials.extend(out.rotations().iter().map(material_of));
+                match out.next_marker() {
+                    Some(m) if out.truncated() => marker = Some(m.to_string()),
+                    _ => return Ok(materials),
+                }
             }
+        };
+        match tokio::time::timeout(limit, listing).await {
+            Ok(listed) => listed,
+            Err(_) => Err(format!(
+                "ListKeyRotations: no answer within {} ms (MATERIAL_GUARD_ENRICHMENT_TIMEOUT_MS)",
+                limit.as_millis()
+            )),
         }
+    }
+
+    /// Lists the materials into the record, best effort ([`Self::materials_for_record`]).
+    pub(super) async fn attach_materials(&self, f: &mut KeyFacts) {
+        let id = f.call_id();
+        let listed = self.materials_for_record(&mut f.trace, &id).await;
+        keep_materials(f, listed);
     }
 
     pub(super) fn in_scope(&self, f: &KeyFacts) -> bool {
@@ -167,10 +248,29 @@ impl Executor {
         if !run.has_time() {
             return Step::Done(f.finish(Outcome::Deferred));
         }
-        let md = match self.describe(run, &mut f, &requested.raw).await {
+        // Under the tagged scope a key named by id or ARN is read with DescribeKey and
+        // ListResourceTags at once: the delete can follow one round trip after the first call.
+        // An alias needs DescribeKey first (ListResourceTags takes no alias).
+        let tags_beside = guardrails::needs_tags(&self.config.scope) && !parsed.is_alias();
+        let (described, tags) = if tags_beside {
+            let mut tag_trace = Trace::default();
+            let (described, tags) = tokio::join!(
+                self.describe_call(run, &mut f.trace, &requested.raw),
+                self.fetch_tags(run, &mut tag_trace, &requested.raw),
+            );
+            f.trace.absorb(tag_trace);
+            (described, Some(tags))
+        } else {
+            (
+                self.describe_call(run, &mut f.trace, &requested.raw).await,
+                None,
+            )
+        };
+        let md = match described {
             Ok(md) => md,
             Err(e) => return Step::Done(failed(f, e)),
         };
+        absorb(&mut f, &md);
         f.state_before = f.state_name();
         let arn = f.arn.clone().unwrap_or_default();
         if let Err(outcome) = guardrails::check_resolved_location(
@@ -184,9 +284,12 @@ impl Executor {
         if let Err(outcome) = guardrails::check_origin(md.origin()) {
             return Step::Done(f.finish(outcome));
         }
-        if guardrails::needs_tags(&self.config.scope)
-            && let Err(e) = self.load_tags(run, &mut f).await
-        {
+        let tags = match tags {
+            Some(read_beside) => read_beside.map(|t| f.tags = t),
+            None if guardrails::needs_tags(&self.config.scope) => self.load_tags(run, &mut f).await,
+            None => Ok(()),
+        };
+        if let Err(e) = tags {
             return Step::Done(failed(f, e));
         }
         if !self.in_scope(&f) {
@@ -370,7 +473,7 @@ impl Executor {
         if current.is_some() {
             f.key_material_id = current;
         }
-        self.attach_materials(run, &mut f).await;
+        self.attach_materials(&mut f).await;
         Some(f.finish(Outcome::RotationObserved))
     }
 }

@@ -3,8 +3,9 @@
 
 use aws_sdk_kms::types::KeyState;
 
-use super::{Executor, Run, failed};
-use crate::domain::{KeyFacts, KeyResult, Outcome};
+use super::read::keep_materials;
+use super::{Executor, Run, absorb, failed};
+use crate::domain::{KeyFacts, KeyResult, Outcome, Trace};
 use crate::kms::{self, ErrorClass, KmsError, codes};
 
 impl Executor {
@@ -49,16 +50,18 @@ impl Executor {
         }
         let mut last: Option<KmsError> = None;
         for attempt in 1..=run.retry.max_attempts {
-            // Never wait for (or take) a pace slot that lies past the deadline.
-            let slot = self
-                .pacer
-                .reserve_by(run.deadline.latest_start(run.retry.margin));
-            if let Some(slot) = slot {
-                tokio::time::sleep_until(slot).await;
-            }
-            if slot.is_none() || !run.has_time() {
+            // The invocation's first delete goes at once (a responder waits for it); the others
+            // never wait for (or take) a pace slot that lies past the deadline.
+            let slot = if attempt == 1 && run.first_delete.take() {
+                Some(self.pacer.take_now())
+            } else {
+                self.pacer
+                    .wait(run.deadline.latest_start(run.retry.margin))
+                    .await
+            };
+            let Some(slot) = slot.filter(|_| run.has_time()) else {
                 break;
-            }
+            };
             let call = self
                 .kms
                 .delete_imported_key_material()
@@ -81,7 +84,7 @@ impl Executor {
                         && (e.message.contains("is creating") || e.message.contains("is updating"));
                     match e.class {
                         ErrorClass::Final if !transient_state => return failed(f, e),
-                        ErrorClass::Throttled => self.pacer.on_throttle(),
+                        ErrorClass::Throttled => self.pacer.on_throttle(&slot),
                         _ => {}
                     }
                     let class = e.class;
@@ -155,47 +158,49 @@ impl Executor {
         Ok(deleted.then_some(Outcome::MaterialDeleted))
     }
 
+    /// DescribeKey and the materials listing, side by side, after the delete: the state decides
+    /// the outcome; the materials (best effort) only add context to the record.
     async fn verify(&self, run: &Run, mut f: KeyFacts, arn: &str) -> KeyResult {
-        let deleted_material = f.key_material_id.clone();
-        let verified = self.describe(run, &mut f, arn).await;
+        let mut list_trace = Trace::default();
+        let (verified, listed) = tokio::join!(
+            self.describe_call(run, &mut f.trace, arn),
+            self.materials_for_record(&mut list_trace, arn),
+        );
+        f.trace.absorb(list_trace);
+        keep_materials(&mut f, listed);
         // Keep the id of the material that was deleted, not the key's current one.
-        f.key_material_id = deleted_material;
-        let verified = match verified {
-            Ok(_) => {
-                f.state_after = f.state_name();
-                match f.state {
-                    Some(KeyState::PendingImport) | Some(KeyState::PendingDeletion) => {
-                        Ok(Outcome::Revoked)
-                    }
-                    Some(KeyState::Enabled) | Some(KeyState::Disabled)
-                        if run.key_material_id.is_some() =>
-                    {
-                        Ok(Outcome::MaterialDeleted)
-                    }
-                    _ => {
-                        let state = f.state_name().unwrap_or_default();
-                        return f.fail(
-                            Outcome::FailedRetryable,
-                            "VerificationFailed",
-                            format!("after the delete the key is {state}, expected PendingImport"),
-                        );
-                    }
-                }
+        let deleted_material = f.key_material_id.clone();
+        let md = match verified {
+            Ok(md) => md,
+            Err(e) => {
+                return f.fail(
+                    Outcome::RevokedUnverified,
+                    e.code,
+                    format!(
+                        "the delete succeeded but the verification DescribeKey failed: {}",
+                        e.message
+                    ),
+                );
             }
-            Err(e) => Err(e),
         };
-        // Which material was deleted, which remain: for the responder.
-        self.attach_materials(run, &mut f).await;
-        match verified {
-            Ok(outcome) => f.finish(outcome),
-            Err(e) => f.fail(
-                Outcome::RevokedUnverified,
-                e.code,
-                format!(
-                    "the delete succeeded but the verification DescribeKey failed: {}",
-                    e.message
-                ),
-            ),
+        absorb(&mut f, &md);
+        f.key_material_id = deleted_material;
+        f.state_after = f.state_name();
+        match f.state {
+            Some(KeyState::PendingImport) | Some(KeyState::PendingDeletion) => {
+                f.finish(Outcome::Revoked)
+            }
+            Some(KeyState::Enabled) | Some(KeyState::Disabled) if run.key_material_id.is_some() => {
+                f.finish(Outcome::MaterialDeleted)
+            }
+            _ => {
+                let state = f.state_name().unwrap_or_default();
+                f.fail(
+                    Outcome::FailedRetryable,
+                    "VerificationFailed",
+                    format!("after the delete the key is {state}, expected PendingImport"),
+                )
+            }
         }
     }
 }

@@ -3,8 +3,9 @@
 
 use aws_sdk_kms::types::OriginType;
 
+use super::read::keep_materials;
 use super::{Executor, Run, failed};
-use crate::domain::{Action, KeyFacts, KeyResult, Outcome};
+use crate::domain::{Action, KeyFacts, KeyResult, Outcome, Trace};
 use crate::guardrails;
 use crate::keyref::KeyRef;
 use crate::kms::{self, ErrorClass, codes};
@@ -100,14 +101,12 @@ impl Executor {
             // Like deletes: never wait for (or take) a pace slot past the deadline.
             let slot = self
                 .rotate_pacer
-                .reserve_by(run.deadline.latest_start(run.retry.margin));
-            match slot {
-                Some(slot) if run.has_time() => tokio::time::sleep_until(slot).await,
-                _ => {
-                    f.state_after = f.state_before.clone();
-                    return f.finish(Outcome::Deferred);
-                }
-            }
+                .wait(run.deadline.latest_start(run.retry.margin))
+                .await;
+            let Some(slot) = slot.filter(|_| run.has_time()) else {
+                f.state_after = f.state_before.clone();
+                return f.finish(Outcome::Deferred);
+            };
             match kms::once(
                 &mut f.trace,
                 self.kms.rotate_key_on_demand().key_id(&arn).send(),
@@ -129,7 +128,7 @@ impl Executor {
                 }
                 Err(e) if e.is_retryable() && attempt < run.retry.max_attempts => {
                     if e.class == ErrorClass::Throttled {
-                        self.rotate_pacer.on_throttle();
+                        self.rotate_pacer.on_throttle(&slot);
                     }
                     let delay = run.retry.backoff(attempt, e.class);
                     if !run.deadline.allows(delay + run.retry.margin) {
@@ -149,14 +148,21 @@ impl Executor {
                 Err(e) => return failed(f, e),
             }
         }
-        match self.list_materials(run, &mut f).await {
-            Ok(after) => {
-                f.key_material_id = current_id(&after).or(Some(staged));
-                f.materials = Some(after);
-            }
-            Err(_) => f.key_material_id = Some(staged),
-        }
-        if let Ok(md) = self.describe(run, &mut f, &arn).await {
+        // The materials and the state after the rotation, side by side; the materials are
+        // context (best effort): the rotation succeeded whatever they say.
+        let mut list_trace = Trace::default();
+        let (described, listed) = tokio::join!(
+            self.describe_call(run, &mut f.trace, &arn),
+            self.materials_for_record(&mut list_trace, &arn),
+        );
+        f.trace.absorb(list_trace);
+        f.key_material_id = listed
+            .as_ref()
+            .ok()
+            .and_then(|after| current_id(after))
+            .or(Some(staged));
+        keep_materials(&mut f, listed);
+        if let Ok(md) = described {
             f.state_after = md.key_state().map(|s| s.as_str().to_string());
         }
         tracing::info!(key_arn = %arn, "rotation completed");
