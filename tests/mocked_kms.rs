@@ -725,7 +725,9 @@ async fn describe_that_keeps_timing_out_is_failed_retryable() {
         .error(|| describe_error("DependencyTimeoutException", "timeout"))
         .times(5)
         .build();
-    let (result, records) = run(&[&d], request(&[ID])).await;
+    // (a key named by id has its tags read beside DescribeKey)
+    let t = tags_rule(ID, &[("kms-material-guard:revocable", "true")]);
+    let (result, records) = run(&[&d, &t], request(&[ID])).await;
     assert!(result.is_err());
     assert_eq!(only(&records).outcome, Outcome::FailedRetryable);
     assert_eq!(d.num_calls(), 5);
@@ -735,7 +737,8 @@ async fn describe_that_keeps_timing_out_is_failed_retryable() {
 async fn describe_invalid_arn_is_final() {
     let d = mock!(Client::describe_key)
         .then_error(|| describe_error("InvalidArnException", "invalid arn"));
-    let (result, records) = run(&[&d], request(&[ID])).await;
+    let t = tags_rule(ID, &[("kms-material-guard:revocable", "true")]);
+    let (result, records) = run(&[&d, &t], request(&[ID])).await;
     assert!(result.is_ok());
     assert_eq!(only(&records).outcome, Outcome::Failed);
 }
@@ -743,15 +746,20 @@ async fn describe_invalid_arn_is_final() {
 // ---------- guardrails ----------
 
 #[tokio::test(start_paused = true)]
-async fn aws_kms_origin_is_skipped_without_tags_or_delete() {
+async fn aws_kms_origin_is_skipped_without_a_delete() {
+    // GIVEN a key named by id whose DescribeKey shows origin AWS_KMS, tagged in scope
     let d = mock!(Client::describe_key).then_output(|| {
         DescribeKeyOutput::builder()
             .key_metadata(metadata(ID, KeyState::Enabled, OriginType::AwsKms))
             .build()
     });
-    let (result, records) = run(&[&d], request(&[ID])).await;
+    let t = tags_rule(ID, &[("kms-material-guard:revocable", "true")]);
+    // WHEN it is named in a revocation (DescribeKey and ListResourceTags read side by side)
+    let (result, records) = run(&[&d, &t], request(&[ID])).await;
+    // THEN it is skipped: the origin decides before the tags, and no delete is sent
     assert!(result.is_ok());
     assert_eq!(only(&records).outcome, Outcome::SkippedNotExternal);
+    assert_eq!(d.num_calls(), 1);
 }
 
 #[tokio::test(start_paused = true)]
