@@ -5,7 +5,8 @@
 #   scripts/under-load.sh                 # 3 rounds
 #   UNDER_LOAD_RUNS=10 scripts/under-load.sh
 #
-# Suites: the root package's tests/runtime_api.rs (the compiled function against the harness) and
+# Suites: the root package's tests/runtime_api.rs (the compiled function against the harness),
+# tests/time_to_kill.rs and tests/e2e_local_kms.rs (deadlines and latencies against the local KMS), and
 # lambda-harness's tests/invoke_api.rs, tests/runtime_api.rs and tests/process.rs. The test
 # binaries are built once with `cargo test --workspace --no-run`, the same build as CI's
 # `cargo test --workspace` (so after it, nothing is rebuilt), then run directly. One busy loop per
@@ -28,6 +29,8 @@ fi
 # package, test target, directory cargo would run it from.
 SUITES=(
   "kms-material-guard runtime_api ."
+  "kms-material-guard time_to_kill ."
+  "kms-material-guard e2e_local_kms ."
   "lambda-harness invoke_api lambda-harness"
   "lambda-harness runtime_api lambda-harness"
   "lambda-harness process lambda-harness"
