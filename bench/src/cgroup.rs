@@ -93,10 +93,11 @@ pub(crate) fn quota_us(memory_mb: u32) -> u64 {
     (PERIOD_US as f64 * f64::from(memory_mb) / f64::from(FULL_VCPU_MB)).round() as u64
 }
 
-/// Whether CPU quotas work here: creates a group, runs `true` through its prefix and checks
-/// that the shell joined the group. The error says which command failed and how.
-pub(crate) fn probe() -> Result<String, String> {
-    let group = CpuGroup::create(128)?;
+/// Whether CPU quotas work here: creates a group of one full CPU, runs a shell through its
+/// prefix and checks that it joined the group; then times what the prefix adds to a process
+/// start. The error says which command failed and how.
+pub(crate) fn probe() -> Result<Value, String> {
+    let group = CpuGroup::create(FULL_VCPU_MB)?;
     let prefix = group.prefix();
     let (sh, args) = prefix.split_first().ok_or("empty prefix")?;
     let out = Command::new(sh)
@@ -123,7 +124,28 @@ pub(crate) fn probe() -> Result<String, String> {
             String::from_utf8_lossy(&out.stderr).trim()
         ));
     }
-    Ok(format!(
-        "cgroup v1 cpu controller at {CPU_ROOT}: a group per memory size with cpu.cfs_period_us={PERIOD_US} and cpu.cfs_quota_us=period*MB/{FULL_VCPU_MB}; the function is started as `/bin/sh -c '{MOVE_AND_EXEC}' <group>/cgroup.procs <command...>` so its init already runs in the group"
-    ))
+    let direct = median_start_ms(&[]);
+    let wrapped = median_start_ms(&prefix);
+    Ok(json!({
+        "method": format!("cgroup v1 cpu controller at {CPU_ROOT}: a group per memory size with cpu.cfs_period_us={PERIOD_US} and cpu.cfs_quota_us=period*MB/{FULL_VCPU_MB}; the function is started as `/bin/sh -c '{MOVE_AND_EXEC}' <group>/cgroup.procs <command...>` so its init already runs in the group"),
+        "prefix_cost_ms": direct.zip(wrapped).map(|(d, w)| crate::stats::round(w - d, 2)),
+        "prefix_cost_definition": "median of 21 runs of /bin/true started through the prefix (group of one full CPU) minus the median of 21 started directly: what the shell adds to every cold start of this section",
+    }))
+}
+
+/// Median wall time (ms) of starting and reaping `/bin/true` through `prefix`.
+fn median_start_ms(prefix: &[OsString]) -> Option<f64> {
+    let mut samples: Vec<f64> = (0..21)
+        .filter_map(|_| {
+            let (program, args) = match prefix.split_first() {
+                Some((p, a)) => (p.clone(), [a, &["/bin/true".into()]].concat()),
+                None => ("/bin/true".into(), Vec::new()),
+            };
+            let t = std::time::Instant::now();
+            let ok = Command::new(program).args(args).status().ok()?.success();
+            ok.then(|| crate::stats::ms(t.elapsed()))
+        })
+        .collect();
+    samples.sort_by(f64::total_cmp);
+    samples.get(samples.len() / 2).copied()
 }

@@ -123,7 +123,9 @@ pub(crate) fn parse_args() -> Result<Options, String> {
                     .split(',')
                     .map(|s| match s.trim().parse::<u32>() {
                         Ok(mb) if (128..=10240).contains(&mb) => Ok(mb),
-                        _ => Err(format!("--memory-sizes: {s} is not a Lambda memory size (128-10240 MB)")),
+                        _ => Err(format!(
+                            "--memory-sizes: {s} is not a Lambda memory size (128-10240 MB)"
+                        )),
                     })
                     .collect::<Result<_, _>>()?;
             }

@@ -30,8 +30,8 @@ pub(crate) fn reduced_quota_rows(r: &Value, tgt: &Value) -> String {
     let mut out = format!(
         "| DeleteImportedKeyMaterial rate, {} keys, configured {}/s, {}/s available (% of available) | {} | {} | {} | ≥ 90% of available, 0 lost | {} |\n",
         r["keys"],
-        r["configured_rate"],
-        r["sim_quota"],
+        r["configured_rate"].as_f64().unwrap_or(f64::NAN),
+        r["sim_quota"].as_f64().unwrap_or(f64::NAN),
         rate(&r["rust"]),
         rate(&r["peer"]),
         r["ratio_rate_rust_over_peer"]
@@ -127,8 +127,9 @@ pub(crate) fn cpu_share_rows(c: &Value) -> String {
     };
     for (mb, row) in sizes {
         out.push_str(&format!(
-            "| {mb} MB ({:.3} vCPU, cgroup CPU quota): cold start · spawn → first delete · spawn → {} keys revoked, median of {} | {} | {} | {} · {} · {} faster | | |\n",
+            "| {mb} MB ({:.3} vCPU, cgroup CPU quota; the cgroup's shell adds {} ms): cold start · spawn → first delete · spawn → {} keys revoked, median of {} | {} | {} | {} · {} · {} faster | | |\n",
             row["cpu_share"].as_f64().unwrap_or(f64::NAN),
+            c["prefix_cost_ms"],
             c["keys"],
             c["runs"],
             side(&row["rust"]),

@@ -40,7 +40,9 @@ pub(crate) async fn cpu_share(env: &Env, o: &Options) -> Result<Value, String> {
         }
     };
     out["available"] = json!(true);
-    out["method"] = json!(method);
+    out["method"] = method["method"].clone();
+    out["prefix_cost_ms"] = method["prefix_cost_ms"].clone();
+    out["prefix_cost_definition"] = method["prefix_cost_definition"].clone();
     for &mb in &o.memory_sizes {
         let mut row = json!({"quota_us_per_100ms": quota_us(mb), "cpu_share": f64::from(mb) / f64::from(FULL_VCPU_MB)});
         for &kind in &env.kinds {

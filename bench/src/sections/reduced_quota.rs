@@ -39,9 +39,8 @@ pub(crate) async fn reduced_quota(env: &Env, o: &Options) -> Result<Value, Strin
             paced_run(env.launch(kind), config, n, CONFIGURED_RATE, AVAILABLE_RATE).await?;
         let share = f(&side, &["share_of_available"]);
         let lost_here = f(&side, &["keys_lost_or_failed"]).unwrap_or(f64::NAN);
-        side["meets_target"] = json!(
-            share.is_some_and(|s| s >= TARGET_REDUCED_QUOTA_SHARE) && lost_here == 0.0
-        );
+        side["meets_target"] =
+            json!(share.is_some_and(|s| s >= TARGET_REDUCED_QUOTA_SHARE) && lost_here == 0.0);
         if lost_here != 0.0 {
             lost.push(format!(
                 "{}: {lost_here} keys lost or failed (outcomes {})",

@@ -31,9 +31,8 @@ pub(crate) async fn throughput(env: &Env, o: &Options) -> Result<Value, String> 
         let mut side = paced_run(env.launch(kind), SimConfig::default(), n, rate, rate).await?;
         let share = f(&side, &["share_of_configured"]);
         let lost = f(&side, &["keys_lost_or_failed"]);
-        side["meets_target"] = json!(
-            share.is_some_and(|s| s >= TARGET_FULL_QUOTA_SHARE) && lost == Some(0.0)
-        );
+        side["meets_target"] =
+            json!(share.is_some_and(|s| s >= TARGET_FULL_QUOTA_SHARE) && lost == Some(0.0));
         out[kind.key()] = side;
     }
     out["ratio_rate_rust_over_peer"] =

@@ -89,19 +89,28 @@ fn summarise(runs: &[Run], naming: Naming) -> Value {
         .map(|r| r.figures.keys().copied().collect::<Vec<_>>())
         .unwrap_or_default();
     for name in names {
-        let samples: Vec<f64> = runs.iter().filter_map(|r| r.figures.get(name)).copied().collect();
+        let samples: Vec<f64> = runs
+            .iter()
+            .filter_map(|r| r.figures.get(name))
+            .copied()
+            .collect();
         v[name] = stats(&samples);
     }
     let rt = |ms: Option<f64>| ms.map(|m| round(m / self::ms(ROUND_TRIP), 2));
     let first_delete = rt(f(&v, &["first_delete_after_first_call", "median_ms"]));
     v["first_delete_round_trips"] = json!(first_delete);
-    v["audit_record_round_trips"] = json!(rt(f(&v, &["audit_record_after_first_call", "median_ms"])));
+    v["audit_record_round_trips"] =
+        json!(rt(f(&v, &["audit_record_after_first_call", "median_ms"])));
     v["response_round_trips"] = json!(rt(f(&v, &["response_after_first_call", "median_ms"])));
     v["target_round_trips"] = json!(naming.target());
     v["meets_target"] = json!(first_delete.map(|r| r <= naming.target()));
     v["calls_of_first_run_ms_after_first_call"] = json!(
         runs.first()
-            .map(|r| r.calls.iter().map(|(op, t)| json!([op, t])).collect::<Vec<_>>())
+            .map(|r| r
+                .calls
+                .iter()
+                .map(|(op, t)| json!([op, t]))
+                .collect::<Vec<_>>())
             .unwrap_or_default()
     );
     v
@@ -122,15 +131,25 @@ async fn one_run(
         Naming::Arn => key.arn.clone(),
         Naming::Alias => alias,
     };
-    let fresh = Fresh::spawn(env.launch(kind).command(&sim.endpoint_url(), "10"), PATIENCE).await?;
+    let fresh = Fresh::spawn(
+        env.launch(kind).command(&sim.endpoint_url(), "10"),
+        PATIENCE,
+    )
+    .await?;
     let function = &fresh.function;
     if function.wait_ready(PATIENCE).await.is_none() {
         fresh.stop().await;
-        return Err(format!("{}: no /next within 60 s: {:?}", kind.key(), function.stderr_lines()));
+        return Err(format!(
+            "{}: no /next within 60 s: {:?}",
+            kind.key(),
+            function.stderr_lines()
+        ));
     }
     let sampler = Sampler::start(sim.clone());
     let invoked_at = Instant::now();
-    let invocation = fresh.api.invoke(revoke_request(&[name], "BENCH-TTK"), PATIENCE);
+    let invocation = fresh
+        .api
+        .invoke(revoke_request(&[name], "BENCH-TTK"), PATIENCE);
     let record = async {
         let line = function
             .wait_for_line(OutputStream::Stdout, PATIENCE, |l| {
@@ -167,9 +186,15 @@ async fn one_run(
     let figures = BTreeMap::from([
         ("first_call_after_event", after(handed_out, first_call)),
         ("first_delete_after_event", after(handed_out, first_delete)),
-        ("first_delete_after_first_call", after(first_call, first_delete)),
+        (
+            "first_delete_after_first_call",
+            after(first_call, first_delete),
+        ),
         ("audit_record_after_event", after(handed_out, record_at)),
-        ("audit_record_after_first_call", after(first_call, record_at)),
+        (
+            "audit_record_after_first_call",
+            after(first_call, record_at),
+        ),
         ("response_after_event", after(handed_out, response_at)),
         ("response_after_first_call", after(first_call, response_at)),
     ]);
