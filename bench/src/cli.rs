@@ -9,7 +9,12 @@ pub(crate) struct Options {
     pub(crate) command: String,
     pub(crate) cold_runs: usize,
     pub(crate) ttfr_runs: usize,
-    pub(crate) throughput_keys: usize,
+    /// Keys of the throughput (1,000) / reduced-quota (100) run, when given.
+    pub(crate) keys: Option<usize>,
+    pub(crate) ttk_runs: usize,
+    pub(crate) cpu_runs: usize,
+    pub(crate) cpu_keys: usize,
+    pub(crate) memory_sizes: Vec<u32>,
     pub(crate) overhead_keys: usize,
     pub(crate) overhead_repeats: usize,
     pub(crate) memory_keys: Vec<usize>,
@@ -26,7 +31,11 @@ impl Default for Options {
             command: "all".to_owned(),
             cold_runs: 20,
             ttfr_runs: 10,
-            throughput_keys: 1000,
+            keys: None,
+            ttk_runs: 7,
+            cpu_runs: 3,
+            cpu_keys: 100,
+            memory_sizes: vec![128, 256, 512, 1769],
             overhead_keys: 1000,
             overhead_repeats: 3,
             memory_keys: vec![100, 1000],
@@ -39,12 +48,15 @@ impl Default for Options {
     }
 }
 
-const COMMANDS: [&str; 9] = [
+const COMMANDS: [&str; 12] = [
     "all",
     "cold-start",
     "memory",
     "overhead",
     "throughput",
+    "reduced-quota",
+    "time-to-kill",
+    "cpu-share",
     "tls",
     "size",
     "variants",
@@ -55,11 +67,14 @@ pub(crate) const USAGE: &str = "\
 usage: cargo run --release -p bench -- [COMMAND] [OPTIONS]
 
 commands:
-  all           cold-start, memory, overhead, throughput, tls, size (default)
+  all           every section below but variants and report (default)
   cold-start    process start -> first Runtime API /next; time to first revocation
   memory        peak RSS while revoking 100 and 1,000 keys
   overhead      CPU and wall time per key, 1,000 keys, zero-latency unlimited KMS
   throughput    1,000 keys at AWS's 15/s DeleteImportedKeyMaterial quota, latency 20-40 ms
+  reduced-quota 100 keys, configured 10/s, only 5/s DeleteImportedKeyMaterial available
+  time-to-kill  one key (ARN, then alias), KMS 50 ms per call: event -> first delete, record
+  cpu-share     under cgroup CPU quotas of Lambda memory sizes: cold start, first delete, 100 keys
   tls           time to first revocation over TLS; what the first connection costs
   size          cargo lambda build --release --arm64 / --x86-64 --output-format zip
   variants      cold start, per-key CPU and size of several builds (--variant LABEL=PATH ...)
@@ -68,7 +83,11 @@ commands:
 options:
   --runs N              cold-start runs per function (20)
   --ttfr-runs N         time-to-first-revocation runs per function (10)
-  --keys N              keys of the throughput run (1000)
+  --keys N              keys of the throughput / reduced-quota run (1000 / 100)
+  --ttk-runs N          time-to-kill runs per function and naming (7)
+  --cpu-runs N          cpu-share runs per function and memory size (3)
+  --cpu-keys N          keys of each cpu-share run (100)
+  --memory-sizes A,B    cpu-share memory sizes in MB (128,256,512,1769)
   --overhead-keys N     keys of the overhead run (1000)
   --repeats N           overhead / variant CPU repeats (3)
   --memory-keys A,B     key counts of the memory runs (100,1000)
@@ -94,7 +113,22 @@ pub(crate) fn parse_args() -> Result<Options, String> {
             "-h" | "--help" => return Err(String::new()),
             "--runs" => o.cold_runs = num(args.next(), "--runs")?,
             "--ttfr-runs" => o.ttfr_runs = num(args.next(), "--ttfr-runs")?,
-            "--keys" => o.throughput_keys = num(args.next(), "--keys")?,
+            "--keys" => o.keys = Some(num(args.next(), "--keys")?),
+            "--ttk-runs" => o.ttk_runs = num(args.next(), "--ttk-runs")?.max(1),
+            "--cpu-runs" => o.cpu_runs = num(args.next(), "--cpu-runs")?.max(1),
+            "--cpu-keys" => o.cpu_keys = num(args.next(), "--cpu-keys")?.max(1),
+            "--memory-sizes" => {
+                let v = args.next().ok_or("--memory-sizes needs a value")?;
+                o.memory_sizes = v
+                    .split(',')
+                    .map(|s| match s.trim().parse::<u32>() {
+                        Ok(mb) if (128..=10240).contains(&mb) => Ok(mb),
+                        _ => Err(format!(
+                            "--memory-sizes: {s} is not a Lambda memory size (128-10240 MB)"
+                        )),
+                    })
+                    .collect::<Result<_, _>>()?;
+            }
             "--overhead-keys" => o.overhead_keys = num(args.next(), "--overhead-keys")?,
             "--repeats" => o.overhead_repeats = num(args.next(), "--repeats")?.max(1),
             "--memory-keys" => {

@@ -1,6 +1,7 @@
 //! The two functions under test and how a process of each is started: the Rust release binary
 //! and the Python peer under awslambdaric, with the same environment.
 
+use std::ffi::OsString;
 use std::path::PathBuf;
 
 use lambda_harness::FunctionCommand;
@@ -37,14 +38,40 @@ pub(crate) enum Launch {
 impl Launch {
     /// The command of a process talking to the KMS at `sim_url`, pacing deletes at `delete_rate`.
     pub(crate) fn command(&self, sim_url: &str, delete_rate: &str) -> FunctionCommand {
-        let cmd = match self {
-            Launch::Rust(bin) => FunctionCommand::new(bin),
-            Launch::Peer { python, dir } => FunctionCommand::new(python)
-                .args(["-m", "awslambdaric", "handler.handler"])
-                .handler("handler.handler")
-                .current_dir(dir),
+        self.command_with(sim_url, delete_rate, &[], MEMORY_MB)
+    }
+
+    /// [`command`](Self::command) run through `prefix` (a program and its arguments that end by
+    /// exec'ing the function's own command line; none if empty), with `memory_mb` as
+    /// `AWS_LAMBDA_FUNCTION_MEMORY_SIZE`.
+    pub(crate) fn command_with(
+        &self,
+        sim_url: &str,
+        delete_rate: &str,
+        prefix: &[OsString],
+        memory_mb: u32,
+    ) -> FunctionCommand {
+        let (program, args): (OsString, Vec<OsString>) = match self {
+            Launch::Rust(bin) => (bin.into(), Vec::new()),
+            Launch::Peer { python, .. } => (
+                python.into(),
+                ["-m", "awslambdaric", "handler.handler"]
+                    .map(OsString::from)
+                    .to_vec(),
+            ),
         };
-        cmd.memory_mb(MEMORY_MB)
+        let cmd = match prefix.split_first() {
+            Some((wrapper, wrapper_args)) => FunctionCommand::new(wrapper)
+                .args(wrapper_args)
+                .arg(program)
+                .args(args),
+            None => FunctionCommand::new(program).args(args),
+        };
+        let cmd = match self {
+            Launch::Rust(_) => cmd,
+            Launch::Peer { dir, .. } => cmd.handler("handler.handler").current_dir(dir),
+        };
+        cmd.memory_mb(memory_mb)
             .echo_output(false)
             .env("AWS_ENDPOINT_URL_KMS", sim_url)
             .env("AWS_ACCESS_KEY_ID", "AKIDBENCHMARK")

@@ -3,17 +3,20 @@
 //! long-polling the Runtime API (lambda-harness), against the local KMS (kms-sim) on loopback.
 //!
 //! ```text
-//! cargo run --release -p bench -- [all|cold-start|memory|overhead|throughput|tls|size] [options]
+//! cargo run --release -p bench -- [all|cold-start|memory|overhead|throughput|reduced-quota|time-to-kill|cpu-share|tls|size] [options]
 //! cargo run --release -p bench -- variants --variant z=PATH --variant s=PATH ...
 //! ```
 //!
 //! Printed numbers, not timed tests. See bench/README.md (its "Source layout" maps the modules).
 
 mod build_info;
+mod calls;
+mod cgroup;
 mod cli;
 mod fresh;
 mod kms;
 mod launch;
+mod paced;
 mod procfs;
 mod report;
 mod revocation;

@@ -11,7 +11,10 @@ use crate::launch::{Env, Kind, Launch};
 use crate::report::Report;
 use crate::report::files::{pretty, quote_in_readme, write_file};
 use crate::report::render::render;
-use crate::sections::{cold_start, memory, overhead, size, throughput, tls, variants};
+use crate::sections::{
+    cold_start, cpu_share, memory, overhead, reduced_quota, size, throughput, time_to_kill, tls,
+    variants,
+};
 
 pub(crate) async fn run(o: Options) -> Result<(), String> {
     let root = workspace_root();
@@ -108,6 +111,15 @@ async fn measure(env: &Env, o: &Options, report: &mut Report) -> Result<(), Stri
     }
     if wants("throughput") {
         report.section("throughput", throughput::throughput(env, o).await?);
+    }
+    if wants("reduced-quota") {
+        report.section("reduced_quota", reduced_quota::reduced_quota(env, o).await?);
+    }
+    if wants("time-to-kill") {
+        report.section("time_to_kill", time_to_kill::time_to_kill(env, o).await?);
+    }
+    if wants("cpu-share") {
+        report.section("cpu_share", cpu_share::cpu_share(env, o).await?);
     }
     if wants("tls") {
         report.section("tls", tls::tls(env, o).await?);

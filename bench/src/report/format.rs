@@ -63,3 +63,11 @@ pub(crate) fn met(m: &Value) -> &'static str {
         None => "n/a",
     }
 }
+
+/// The verdict of the target with `id` in the document's targets.
+pub(crate) fn met_of(targets: &Value, id: &str) -> &'static str {
+    let found = targets
+        .as_array()
+        .and_then(|a| a.iter().find(|t| t["id"].as_str() == Some(id)));
+    found.map_or("n/a", |t| met(&t["met"]))
+}
