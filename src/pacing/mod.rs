@@ -8,9 +8,10 @@
 //! - **Slow down once per round trip.** A `ThrottlingException` lowers the rate only if its call
 //!   was paced at the current rate: answers to calls paced before the last decrease are echoes of
 //!   the excess already corrected, not new evidence. Slots handed out before a decrease are
-//!   void: a pipeline waiting for one takes a new slot at the new rate ([`Pacer::wait`]). The new rate is 95% of the rate KMS
-//!   granted over the last [`WINDOW`] (successful calls per second), but never below half the
-//!   current rate; the rate it was throttled at becomes the *ceiling*.
+//!   void: a pipeline waiting for one takes a new slot at the new rate ([`Pacer::wait`]). The
+//!   new rate is 95% of the rate KMS granted over the last [`WINDOW`] (successful calls per
+//!   second, at most the current rate), but never below half the current rate; that granted
+//!   rate becomes the *ceiling*.
 //! - **Probe back up.** Each success adds 5% of the configured rate while the rate is clearly
 //!   below or above the ceiling; close to it (from 90% to 120% of it) the probe is slow (0.05%
 //!   per success), so KMS throttles a few times a minute, not every second. The ceiling is
@@ -153,9 +154,11 @@ impl Pacer {
         if slot.generation == s.generation {
             prune(&mut s.successes, now);
             let measured = s.successes.len() >= 2;
-            let granted = s.successes.len() as f64 / WINDOW.as_secs_f64();
+            // KMS cannot grant more than was sent: a window that still holds a faster burst
+            // (a full bucket at the start) overstates what is left.
+            let granted = (s.successes.len() as f64 / WINDOW.as_secs_f64()).min(s.rate);
             let lowered = if measured {
-                (granted * 0.95).min(s.rate * 0.95)
+                granted * 0.95
             } else {
                 s.rate * 0.5
             };
