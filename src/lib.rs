@@ -10,6 +10,7 @@
 //! is the vocabulary every layer shares.
 
 pub mod audit;
+pub mod bootstrap;
 pub mod config;
 pub mod continuer;
 pub mod domain;

@@ -66,7 +66,7 @@ fn fail(problem: &str) -> ExitCode {
 }
 
 async fn serve() -> Result<(), String> {
-    lambda_runtime::tracing::init_default_subscriber();
+    kms_material_guard::bootstrap::init_logging();
     let config = Config::from_env().map_err(|e| e.to_string())?;
     if config.scope.mode == ScopeMode::AllExternal {
         tracing::warn!(
