@@ -1,5 +1,6 @@
-//! The Lambda bootstrap: init tracing, read the configuration once, build the SDK clients once,
-//! serve invocations. Everything else lives in the library.
+//! The Lambda bootstrap: init logging, read the configuration once, build the SDK clients once
+//! (from `bootstrap::sdk_config`: credentials from the environment), serve invocations.
+//! Everything else lives in the library.
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -73,10 +74,7 @@ async fn serve() -> Result<(), String> {
             "scope widened: every EXTERNAL key of the account and Region may be revoked (MATERIAL_GUARD_SCOPE_MODE=all-external)"
         );
     }
-    let sdk = aws_config::defaults(aws_config::BehaviorVersion::v2026_01_12())
-        .region(aws_config::Region::new(config.region.clone()))
-        .load()
-        .await;
+    let sdk = kms_material_guard::bootstrap::sdk_config(&config)?;
     let kms = kms_material_guard::kms_client(&sdk, &config);
     let stdout: Arc<dyn AuditSink> = Arc::new(StdoutSink);
     let sink: Arc<dyn AuditSink> = match &config.audit_event_bus {
