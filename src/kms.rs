@@ -221,7 +221,7 @@ where
 
 /// The KMS client configuration the function uses: SDK retries off (the function retries
 /// itself), a per-attempt timeout, and a short connect timeout.
-pub fn client_config(sdk: &aws_config::SdkConfig, config: &Config) -> aws_sdk_kms::Config {
+pub fn client_config(sdk: &aws_types::SdkConfig, config: &Config) -> aws_sdk_kms::Config {
     aws_sdk_kms::config::Builder::from(sdk)
         .retry_config(aws_sdk_kms::config::retry::RetryConfig::disabled())
         .timeout_config(

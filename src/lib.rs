@@ -10,6 +10,7 @@
 //! is the vocabulary every layer shares.
 
 pub mod audit;
+pub mod bootstrap;
 pub mod config;
 pub mod continuer;
 pub mod domain;
@@ -39,6 +40,6 @@ pub use response::{GuardError, Summary};
 
 /// Builds the KMS client the function uses from the shared AWS configuration: SDK retries off
 /// (the function retries itself, inside the Lambda deadline), per-attempt timeouts.
-pub fn kms_client(sdk: &aws_config::SdkConfig, config: &Config) -> aws_sdk_kms::Client {
+pub fn kms_client(sdk: &aws_types::SdkConfig, config: &Config) -> aws_sdk_kms::Client {
     aws_sdk_kms::Client::from_conf(kms::client_config(sdk, config))
 }

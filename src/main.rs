@@ -1,5 +1,6 @@
-//! The Lambda bootstrap: init tracing, read the configuration once, build the SDK clients once,
-//! serve invocations. Everything else lives in the library.
+//! The Lambda bootstrap: init logging, read the configuration once, build the SDK clients once
+//! (from `bootstrap::sdk_config`: credentials from the environment), serve invocations.
+//! Everything else lives in the library.
 
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -66,17 +67,14 @@ fn fail(problem: &str) -> ExitCode {
 }
 
 async fn serve() -> Result<(), String> {
-    lambda_runtime::tracing::init_default_subscriber();
+    kms_material_guard::bootstrap::init_logging();
     let config = Config::from_env().map_err(|e| e.to_string())?;
     if config.scope.mode == ScopeMode::AllExternal {
         tracing::warn!(
             "scope widened: every EXTERNAL key of the account and Region may be revoked (MATERIAL_GUARD_SCOPE_MODE=all-external)"
         );
     }
-    let sdk = aws_config::defaults(aws_config::BehaviorVersion::v2026_01_12())
-        .region(aws_config::Region::new(config.region.clone()))
-        .load()
-        .await;
+    let sdk = kms_material_guard::bootstrap::sdk_config(&config)?;
     let kms = kms_material_guard::kms_client(&sdk, &config);
     let stdout: Arc<dyn AuditSink> = Arc::new(StdoutSink);
     let sink: Arc<dyn AuditSink> = match &config.audit_event_bus {

@@ -51,7 +51,7 @@ pub fn bus_region(bus: &str) -> Option<&str> {
 
 /// An EventBridge client for `bus`: PutEvents to a bus ARN must be sent to that bus's Region (a
 /// member publishing to a central bus in another Region).
-pub fn client_for_bus(sdk: &aws_config::SdkConfig, bus: &str) -> aws_sdk_eventbridge::Client {
+pub fn client_for_bus(sdk: &aws_types::SdkConfig, bus: &str) -> aws_sdk_eventbridge::Client {
     let mut config = aws_sdk_eventbridge::config::Builder::from(sdk);
     if let Some(region) = bus_region(bus) {
         config = config.region(aws_sdk_eventbridge::config::Region::new(region.to_string()));
