@@ -61,13 +61,16 @@ fn push_new(times: &mut Vec<Instant>, from: u64, to: u64, now: Instant) {
 }
 
 impl Sampler {
-    /// Starts sampling `sim`; calls made before this are not counted.
+    /// Starts sampling `sim`; calls made before this are not counted. The baseline is read
+    /// here, before the thread starts: a call that arrives while the thread is being spawned
+    /// (the function answers an event within a millisecond or two) is counted, not missed.
     pub(crate) fn start(sim: Arc<KmsSim>) -> Sampler {
         let stop = Arc::new(AtomicBool::new(false));
         let flag = stop.clone();
+        let baseline = read(&sim);
         let thread = std::thread::spawn(move || {
             let mut timeline = Timeline::default();
-            let mut seen = read(&sim);
+            let mut seen = baseline;
             loop {
                 let now = Instant::now();
                 let cur = read(&sim);
