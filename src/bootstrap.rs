@@ -190,6 +190,32 @@ impl LoadServiceConfig for Vars {
     }
 }
 
+/// The variables the Lambda runtime client needs (Lambda and every emulator set them), checked
+/// before it starts: `lambda_runtime` 1.5 panics with a backtrace when one is missing; this says
+/// which in words.
+pub fn check_runtime_environment(env: impl Fn(&str) -> Option<String>) -> Result<(), String> {
+    for name in [
+        "AWS_LAMBDA_RUNTIME_API",
+        "AWS_LAMBDA_FUNCTION_NAME",
+        "AWS_LAMBDA_FUNCTION_VERSION",
+        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
+    ] {
+        match env(name) {
+            None => {
+                return Err(format!(
+                    "{name} is not set: it is set by Lambda or a local emulator (cargo lambda watch), \
+                     which start this binary"
+                ));
+            }
+            Some(v) if name == "AWS_LAMBDA_FUNCTION_MEMORY_SIZE" && v.parse::<i32>().is_err() => {
+                return Err(format!("{name} is {v:?}: expected a whole number of MB"));
+            }
+            Some(_) => {}
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -353,6 +379,39 @@ mod tests {
         assert_eq!(
             err,
             "AWS_USE_DUALSTACK_ENDPOINT=\"yes\" is not true or false"
+        );
+    }
+
+    #[test]
+    fn a_missing_runtime_variable_is_named_instead_of_a_panic() {
+        // GIVEN the variables Lambda sets, one at a time missing or malformed
+        let all = [
+            ("AWS_LAMBDA_RUNTIME_API", "127.0.0.1:9001"),
+            ("AWS_LAMBDA_FUNCTION_NAME", "guard"),
+            ("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST"),
+            ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256"),
+        ];
+        let lookup = |vars: Vec<(&'static str, &'static str)>| {
+            move |name: &str| {
+                vars.iter()
+                    .find(|(k, _)| *k == name)
+                    .map(|(_, v)| v.to_string())
+            }
+        };
+        // WHEN all are there THEN the runtime may start
+        assert_eq!(check_runtime_environment(lookup(all.to_vec())), Ok(()));
+        for (missing, _) in all {
+            let some: Vec<_> = all.iter().copied().filter(|(k, _)| *k != missing).collect();
+            // WHEN one is missing THEN the error names it
+            let e = check_runtime_environment(lookup(some)).unwrap_err();
+            assert!(e.starts_with(missing), "{e}");
+        }
+        let mut bad = all.to_vec();
+        bad[3].1 = "lots";
+        let e = check_runtime_environment(lookup(bad)).unwrap_err();
+        assert!(
+            e.contains("\"lots\"") && e.contains("AWS_LAMBDA_FUNCTION_MEMORY_SIZE"),
+            "{e}"
         );
     }
 }

@@ -91,6 +91,7 @@ async fn serve() -> Result<(), String> {
         guard = guard.with_continuer(Arc::new(LambdaContinuer::new(lambda, function)));
     }
     let guard = Arc::new(guard);
+    kms_material_guard::bootstrap::check_runtime_environment(|name| std::env::var(name).ok())?;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
         let guard = guard.clone();
         async move { guard.handle(event).await }
