@@ -1,7 +1,8 @@
 //! Execution against KMS, per key: every KMS call the function makes, through [`crate::kms`].
 //!
 //! - [`read`]: resolve a named key, select a listed key by tags, confirm events (DescribeKey,
-//!   ListResourceTags, ListKeys, ListKeyRotations), applying the guardrails as facts arrive;
+//!   ListResourceTags, ListKeys), applying the guardrails as facts arrive;
+//! - [`materials`]: ListKeyRotations, with retries for decisions, best effort for records;
 //! - [`sweep`]: the scheduled sweep's examination of one key (revoke-at, lifecycle, expiry);
 //! - [`revoke`]: DeleteImportedKeyMaterial, paced, under a per-key single flight, verified;
 //! - [`rotate`]: completing staged rotations (RotateKeyOnDemand).
@@ -10,6 +11,7 @@
 //! passed by, nothing).
 
 mod flight;
+mod materials;
 mod read;
 mod revoke;
 mod rotate;

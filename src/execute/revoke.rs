@@ -3,7 +3,7 @@
 
 use aws_sdk_kms::types::KeyState;
 
-use super::read::keep_materials;
+use super::materials::keep_materials;
 use super::{Executor, Run, absorb, failed};
 use crate::domain::{KeyFacts, KeyResult, Outcome, Trace};
 use crate::kms::{self, ErrorClass, KmsError, codes};

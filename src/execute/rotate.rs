@@ -3,7 +3,7 @@
 
 use aws_sdk_kms::types::OriginType;
 
-use super::read::keep_materials;
+use super::materials::keep_materials;
 use super::{Executor, Run, failed};
 use crate::domain::{Action, KeyFacts, KeyResult, Outcome, Trace};
 use crate::guardrails;
